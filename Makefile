@@ -1,0 +1,35 @@
+# cartoonlab: `make help` lists the targets. Every target sets up .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-all lint format clean
+
+help: ## show this help
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install cartoonlab with its dev tools (once)
+
+test: $(STAMP) ## run the fast test suite (CPU, a few minutes)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP) ## run every test, the `slow` ones included
+	$(BIN)/python -m pytest -q -m ''
+
+lint: $(STAMP) ## ruff check
+	$(BIN)/ruff check cartoonlab tests benchmarks
+
+format: $(STAMP) ## ruff format + autofix
+	$(BIN)/ruff check --fix cartoonlab tests benchmarks
+	$(BIN)/ruff format cartoonlab tests benchmarks
+
+clean: ## remove .venv, caches and run outputs
+	rm -rf $(VENV) .pytest_cache .ruff_cache runs results

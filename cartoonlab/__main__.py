@@ -1,0 +1,3 @@
+from cartoonlab.cli import main
+
+main()

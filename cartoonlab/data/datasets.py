@@ -1,0 +1,116 @@
+"""Unpaired datasets and the seeded sampler that pairs photos with cartoons.
+
+The sampler, not the dataset, holds all randomness: for epoch e it yields
+`(photo_index, cartoon_index, aug_seed)` from `Generator(seed, e)`, and the
+dataset seeds albumentations with `aug_seed`. A batch is therefore a pure
+function of (seed, epoch, position), whatever the number of workers or ranks,
+which is what makes a resumed run continue exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from cartoonlab.data.folders import load_rgb
+from cartoonlab.data.transforms import to_tensor
+
+
+class UnpairedSampler(Sampler):
+    """Independent shuffles of photos and cartoons, `length` pairs per epoch."""
+
+    def __init__(self, n_photo: int, n_cartoon: int, length: int, seed: int = 0) -> None:
+        self.n_photo, self.n_cartoon, self.length, self.seed = n_photo, n_cartoon, length, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # called by Lightning each epoch
+        self.epoch = epoch
+
+    def _order(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        reps = -(-self.length // n)
+        return np.concatenate([rng.permutation(n) for _ in range(reps)])[: self.length]
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        photos, cartoons = self._order(rng, self.n_photo), self._order(rng, self.n_cartoon)
+        seeds = rng.integers(0, 2**31 - 1, self.length)
+        return iter(zip(photos.tolist(), cartoons.tolist(), seeds.tolist()))
+
+    def __len__(self) -> int:
+        return self.length
+
+
+class _Loader:
+    """Decodes files; a file that fails is reported once and replaced by the next one."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths, self.bad = paths, set()
+
+    def __call__(self, index: int) -> tuple[int, np.ndarray]:
+        for step in range(len(self.paths)):
+            i = (index + step) % len(self.paths)
+            if i in self.bad:
+                continue
+            try:
+                return i, load_rgb(self.paths[i])
+            except Exception as err:  # noqa: BLE001
+                self.bad.add(i)
+                warnings.warn(f"skipping unreadable image {self.paths[i]} ({err}); "
+                              f"{len(self.bad)} skipped so far in this worker", stacklevel=2)
+        raise RuntimeError(f"no readable image left among {len(self.paths)} files")
+
+
+class UnpairedTrainDataset(Dataset):
+    """Items `{"photo", "cartoon"[, "cartoon_smooth"]}` indexed by the sampler's triples."""
+
+    def __init__(self, photos: list[Path], cartoons: list[Path], smooth: list[Path] | None,
+                 transform: A.Compose) -> None:
+        self.photo, self.cartoon = _Loader(photos), _Loader(cartoons)
+        self.smooth, self.transform = smooth, transform
+
+    def __len__(self) -> int:
+        return max(len(self.photo.paths), len(self.cartoon.paths))
+
+    def __getitem__(self, item: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        pi, ci, seed = item
+        _, photo = self.photo(pi)
+        ci, cartoon = self.cartoon(ci)
+        self.transform.set_random_seed(seed)
+        out = {"photo": to_tensor(self.transform(image=photo)["image"])}
+        self.transform.set_random_seed(seed + 1)
+        if self.smooth is None:
+            out["cartoon"] = to_tensor(self.transform(image=cartoon)["image"])
+            return out
+        smooth = load_rgb(self.smooth[ci])
+        t = self.transform(image=cartoon, smooth=smooth)
+        out["cartoon"], out["cartoon_smooth"] = to_tensor(t["image"]), to_tensor(t["smooth"])
+        return out
+
+
+class EvalDataset(Dataset):
+    """Fixed photos and cartoons for validation/test: item i holds photo i and cartoon i
+    (modulo their counts), with `photo_valid`/`cartoon_valid` marking first occurrences
+    so metrics count each image once."""
+
+    def __init__(self, photos: list[Path], cartoons: list[Path], transform: A.Compose) -> None:
+        self.photo, self.cartoon, self.transform = _Loader(photos), _Loader(cartoons), transform
+
+    def __len__(self) -> int:
+        return max(len(self.photo.paths), len(self.cartoon.paths))
+
+    def __getitem__(self, i: int) -> dict:
+        n_p, n_c = len(self.photo.paths), len(self.cartoon.paths)
+        pi, photo = self.photo(i % n_p)
+        _, cartoon = self.cartoon(i % n_c)
+        return {
+            "photo": to_tensor(self.transform(image=photo)["image"]),
+            "cartoon": to_tensor(self.transform(image=cartoon)["image"]),
+            "photo_valid": i < n_p,
+            "cartoon_valid": i < n_c,
+            "photo_path": str(self.photo.paths[pi]),
+        }

@@ -1,0 +1,131 @@
+"""Finding, decoding and checking images on disk.
+
+`load_rgb` is the one decoder every part of cartoonlab uses: it applies the EXIF
+orientation and converts any mode to 8-bit RGB (grayscale and palette images
+to RGB, alpha composited on white, CMYK to RGB, 16-bit scaled to 8-bit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+EXIF_ORIENTATION = 0x0112
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (by extension) under `folder`, recursively, in sorted order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def to_rgb(im: Image.Image) -> np.ndarray:
+    """Any PIL image as an HxWx3 uint8 RGB array (see the module docstring)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        if arr.max(initial=0) > 255:
+            arr = arr / 257.0  # 16-bit range to 8-bit
+        gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return np.asarray(im.convert("RGB"))
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image file fully to HxWx3 uint8 RGB, EXIF orientation applied.
+
+    Raises OSError (or a PIL error) for unreadable, truncated or non-image files.
+    """
+    with Image.open(path) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im) or im
+        return to_rgb(im)
+
+
+def _try_load(path: Path) -> str | None:
+    try:
+        load_rgb(path)
+    except Exception as err:  # noqa: BLE001 - any decoder failure means "unusable"
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def usable_images(paths: list[Path], threads: int = 4) -> tuple[list[Path], dict[Path, str]]:
+    """Split `paths` into fully decodable images and {bad path: reason}."""
+    with ThreadPoolExecutor(threads) as pool:  # PIL decoders release the GIL
+        errors = list(pool.map(_try_load, paths))
+    good = [p for p, e in zip(paths, errors) if e is None]
+    return good, {p: e for p, e in zip(paths, errors) if e is not None}
+
+
+@dataclass
+class CheckReport:
+    """What `cartoonlab data check` found. `problems` maps a kind to its files."""
+
+    total: int = 0
+    problems: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    # Kinds that make a file unusable; the rest are converted on load (warnings).
+    FATAL = ("unreadable", "not_an_image")
+
+    @property
+    def n_fatal(self) -> int:
+        return sum(len(self.problems.get(k, [])) for k in self.FATAL)
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "problems": {k: v for k, v in self.problems.items() if v}}
+
+
+def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
+    """Inspect every file under `folder` the way the DataModule will read it."""
+    report = CheckReport()
+    seen: dict[str, str] = {}
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        if path.name.startswith("."):
+            continue
+        report.total += 1
+        rel = str(path.relative_to(folder))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in seen:
+            report.problems["duplicate"].append(f"{rel} == {seen[digest]}")
+        else:
+            seen[digest] = rel
+        try:
+            with Image.open(path) as im:
+                mode, (w, h) = im.mode, im.size
+                orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+                im.load()
+        except Exception as err:  # noqa: BLE001
+            is_image = path.suffix.lower() in IMAGE_EXTENSIONS and "cannot identify" not in str(err)
+            report.problems["unreadable" if is_image else "not_an_image"].append(f"{rel}: {err}")
+            continue
+        for kind, hit in _mode_kinds(mode).items():
+            if hit:
+                report.problems[kind].append(f"{rel} ({mode})")
+        if orientation not in (0, 1):
+            report.problems["exif_rotated"].append(f"{rel} (orientation {orientation})")
+        if min(w, h) < min_size:
+            report.problems["smaller_than_crop"].append(f"{rel} ({w}x{h} < {min_size})")
+    return report
+
+
+def _mode_kinds(mode: str) -> dict[str, bool]:
+    return {
+        "grayscale": mode in ("L", "1", "LA", "La"),
+        "alpha": mode in ("RGBA", "LA", "La", "RGBa", "PA"),
+        "palette": mode in ("P", "PA"),
+        "cmyk": mode == "CMYK",
+        "16_bit": mode.startswith("I") or mode == "F",
+    }

@@ -1,0 +1,88 @@
+"""`cartoonlab data smooth`: edge-promote a cartoon folder once, in parallel, cached.
+
+The output mirrors the source tree (`DST/<relative path>[.png]`). A manifest
+`DST/.cartoonlab-smooth.json` records each source file's SHA-256 and the
+parameters; a file whose content and parameters are unchanged is not redone, so
+a second run does nothing. Every output is written to a temporary name and
+renamed, so an interrupted run never leaves a half-written image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+
+from cartoonlab.data.edges import EdgeParams, edge_smooth
+from cartoonlab.data.folders import list_images, load_rgb
+from cartoonlab.utils import atomic_write_text
+
+MANIFEST = ".cartoonlab-smooth.json"
+
+
+def smooth_path(dst: Path, rel: str) -> Path:
+    """Where the smoothed twin of source file `rel` lives under `dst`."""
+    return dst / (rel if rel.lower().endswith(".png") else rel + ".png")
+
+
+@dataclass
+class SmoothStats:
+    written: int = 0
+    reused: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _smooth_one(job: tuple[str, str, EdgeParams]) -> str | None:
+    src, out, params = job
+    cv2.setNumThreads(1)  # one process per core already
+    try:
+        img = edge_smooth(load_rgb(src), params)
+    except Exception as err:  # noqa: BLE001 - reported and counted by the caller
+        return f"{type(err).__name__}: {err}"
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp.png")
+    cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    os.replace(tmp, out_path)
+    return None
+
+
+def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgeParams(),
+                  workers: int | None = None) -> SmoothStats:
+    """Edge-promote every image of `src` into `dst`; reuse what is already there."""
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    manifest_file = dst / MANIFEST
+    old = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    old_files = old.get("files", {}) if old.get("params") == asdict(params) else {}
+
+    stats, files, jobs = SmoothStats(), {}, []
+    for path in list_images(src):
+        rel = path.relative_to(src).as_posix()
+        files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        out = smooth_path(dst, rel)
+        if old_files.get(rel) == files[rel] and out.exists():
+            stats.reused += 1
+        else:
+            jobs.append((str(path), str(out), params))
+
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    if len(jobs) > 16 and workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            errors = list(pool.map(_smooth_one, jobs, chunksize=16))
+    else:
+        errors = [_smooth_one(job) for job in jobs]
+    for (path, _, _), err in zip(jobs, errors):
+        rel = Path(path).relative_to(src).as_posix()
+        if err is None:
+            stats.written += 1
+        else:
+            stats.failed[rel] = err
+            files.pop(rel)
+    atomic_write_text(manifest_file, json.dumps({"params": asdict(params), "files": files}, indent=1))
+    return stats
