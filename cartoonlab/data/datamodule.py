@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -82,13 +83,17 @@ class UnpairedImageDataModule(L.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         self.synthetic = root is None and photo_dir is None and cartoon_dir is None
+        self._optional_tests: set[str] = set()
         if self.synthetic:
             root = str(cache_dir() / "synthetic" / f"n{synthetic_n}-s{synthetic_size}-seed0")
         if root is not None:
             r = Path(root)
             photo_dir, cartoon_dir = photo_dir or str(r / "trainA"), cartoon_dir or str(r / "trainB")
-            photo_test_dir = photo_test_dir or _existing(r / "testA")
-            cartoon_test_dir = cartoon_test_dir or _existing(r / "testB")
+            # testA/testB are optional: used when they exist at setup time
+            self._optional_tests = {k for k, v in (("photo_test", photo_test_dir),
+                                                   ("cartoon_test", cartoon_test_dir)) if v is None}
+            photo_test_dir = photo_test_dir or str(r / "testA")
+            cartoon_test_dir = cartoon_test_dir or str(r / "testB")
         if photo_dir is None or cartoon_dir is None:
             raise ValueError("give `root` (CycleGAN layout) or both `photo_dir` and `cartoon_dir`")
         self.root = root
@@ -106,9 +111,15 @@ class UnpairedImageDataModule(L.LightningDataModule):
     # ---- preparation (rank 0 only): synthetic data and the smoothing cache ----
     def prepare_data(self) -> None:
         if self.synthetic and not (Path(self.root) / ".complete").exists():
-            write_dataset(self.root, n=self.hparams.synthetic_n, size=self.hparams.synthetic_size)
-        for key in ("photo", "cartoon"):
-            if not self.dirs[key].is_dir():
+            # write aside, then rename: parallel runs never see a half-written dataset
+            tmp = f"{self.root}.tmp-{os.getpid()}"
+            write_dataset(tmp, n=self.hparams.synthetic_n, size=self.hparams.synthetic_size)
+            try:
+                os.rename(tmp, self.root)
+            except OSError:  # another process won the race
+                shutil.rmtree(tmp, ignore_errors=True)
+        for key in ("photo", "cartoon", "photo_test", "cartoon_test"):
+            if self.dirs[key] and key not in self._optional_tests and not self.dirs[key].is_dir():
                 raise FileNotFoundError(f"{key} folder not found: {self.dirs[key]}")
         if self.edge_params:
             stats = smooth_folder(self.dirs["cartoon"], self.smooth_dir, self.edge_params)
@@ -122,7 +133,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
         for domain in ("photo", "cartoon"):
             paths = list_images(self.dirs[domain])
             test_dir = self.dirs[f"{domain}_test"]
-            if test_dir is not None:
+            if test_dir is not None and test_dir.is_dir():
                 train, test = paths, list_images(test_dir)
             else:
                 train, test = holdout_split(paths, self.dirs[domain], self.hparams.holdout_percent)
@@ -175,7 +186,3 @@ class UnpairedImageDataModule(L.LightningDataModule):
         workers = self.hparams.num_workers
         return DataLoader(ds, batch_size=batch_size, num_workers=workers,
                           persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(), **kw)
-
-
-def _existing(path: Path) -> str | None:
-    return str(path) if path.is_dir() else None

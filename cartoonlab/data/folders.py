@@ -40,7 +40,7 @@ def to_rgb(im: Image.Image) -> np.ndarray:
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba)
-    return np.asarray(im.convert("RGB"))
+    return np.array(im.convert("RGB"))  # writable: torch.from_numpy needs it
 
 
 def load_rgb(path: str | Path) -> np.ndarray:

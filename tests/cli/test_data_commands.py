@@ -1,0 +1,45 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cartoonlab.cli import main
+from tests.data.badfiles import write_bad_zoo, write_good
+
+
+def run(*argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    return exc.value.code
+
+
+def test_synth_smooth_check_roundtrip(tmp_path, capsys):
+    assert run("data", "synth", str(tmp_path / "ds"), "--n", "6", "--size", "32", "--n-test", "2") == 0
+    assert len(list((tmp_path / "ds" / "trainB").glob("*.png"))) == 6
+    assert run("data", "smooth", str(tmp_path / "ds" / "trainB"), str(tmp_path / "sm"), "--workers", "1") == 0
+    assert "smoothed 6, reused 0" in capsys.readouterr().out
+    assert run("data", "smooth", str(tmp_path / "ds" / "trainB"), str(tmp_path / "sm")) == 0
+    assert "smoothed 0, reused 6" in capsys.readouterr().out
+    assert run("data", "check", str(tmp_path / "ds"), "--min-size", "32", "--strict") == 0
+    assert "no problems found" in capsys.readouterr().out
+
+
+def test_check_exit_status_and_json(tmp_path, capsys):
+    write_good(tmp_path, 2)
+    kinds = write_bad_zoo(tmp_path)
+    assert run("data", "check", str(tmp_path)) == 0
+    text = capsys.readouterr().out
+    assert "unreadable: 1 (skipped by the DataModule)" in text
+    assert run("data", "check", str(tmp_path), "--strict") == 1
+    capsys.readouterr()
+    assert run("data", "check", str(tmp_path), "--json", "--min-size", "32") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["total"] == len(kinds) + 2
+    assert set(report["problems"]) == set(kinds.values())
+
+
+def test_module_entry_point_help():
+    out = subprocess.run([sys.executable, "-m", "cartoonlab", "data", "smooth", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "edge-smoothed twin" in out and "--mode" in out

@@ -1,0 +1,125 @@
+import shutil
+
+import pytest
+import torch
+
+from cartoonlab.data.datamodule import UnpairedImageDataModule, holdout_split
+from cartoonlab.data.folders import list_images
+
+from .badfiles import write_bad_zoo, write_good
+
+
+def make_dm(root, **kw):
+    kw = {"image_size": 32, "batch_size": 4, "num_workers": 0, "preset": "cyclegan", **kw}
+    dm = UnpairedImageDataModule(root=str(root), **kw)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def first_batch(dm):
+    return next(iter(dm.train_dataloader()))
+
+
+def test_train_batch_keys_shapes_range(synth_root):
+    batch = first_batch(make_dm(synth_root))
+    assert set(batch) == {"photo", "cartoon", "cartoon_smooth"}
+    for x in batch.values():
+        assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32
+        assert x.min() >= -1 and x.max() <= 1 and x.min() < -0.5 and x.max() > 0.5
+
+
+def test_no_smoothing_means_no_smooth_key(synth_root):
+    assert set(first_batch(make_dm(synth_root, smooth="none"))) == {"photo", "cartoon"}
+
+
+def test_epoch_length_and_unpaired_sampling(synth_root):
+    dm = make_dm(synth_root)
+    loader = dm.train_dataloader()
+    assert len(loader) == 24 // 4
+    sampler = loader.sampler
+    pairs = list(sampler)
+    assert sorted(p for p, _, _ in pairs) == list(range(24)), "every photo once per epoch"
+    assert sorted(c for _, c, _ in pairs) == list(range(24))
+    assert [p for p, _, _ in pairs] != [c for _, c, _ in pairs], "photos and cartoons shuffled independently"
+    sampler.set_epoch(1)
+    assert list(sampler) != pairs, "a new order each epoch"
+    dm2 = make_dm(synth_root, epoch_length=10, batch_size=5)
+    assert len(dm2.train_dataloader()) == 2
+
+
+def test_seeded_reproducibility_across_workers(synth_root):
+    a = first_batch(make_dm(synth_root, seed=3))
+    b = first_batch(make_dm(synth_root, seed=3, num_workers=2))
+    c = first_batch(make_dm(synth_root, seed=4))
+    for k in a:
+        assert torch.equal(a[k], b[k])
+    assert not torch.equal(a["photo"], c["photo"])
+
+
+def test_cartoon_and_smooth_share_the_crop(synth_root):
+    batch = first_batch(make_dm(synth_root, image_size=40, seed=1))
+    same = (batch["cartoon"] - batch["cartoon_smooth"]).abs().amax(1) < 1e-6
+    assert same.float().mean() > 0.5, "outside edges the twin is identical, so crops must match"
+    assert not same.all(), "edges were smoothed"
+
+
+def test_synthetic_default_generated_on_first_use(monkeypatch, tmp_path):
+    monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path))
+    dm = UnpairedImageDataModule(image_size=32, num_workers=0, synthetic_n=12, synthetic_size=32)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert len(dm.files["photo"]) == 12 and len(dm.files["photo_test"]) == 8
+    assert dm.files["photo_test"][0].parent.name == "testA"
+
+
+def test_holdout_by_name_hash_never_trained_on(tmp_path):
+    write_good(tmp_path / "photos", 30, domain="photo")
+    write_good(tmp_path / "cartoons", 30)
+    dm = UnpairedImageDataModule(photo_dir=str(tmp_path / "photos"), cartoon_dir=str(tmp_path / "cartoons"),
+                                 image_size=32, num_workers=0, smooth="none")
+    dm.setup("fit")
+    train, test = set(dm.files["photo"]), set(dm.files["photo_test"])
+    assert test and not (train & test) and len(train | test) == 30
+    again = holdout_split(list_images(tmp_path / "photos"), tmp_path / "photos", 10.0)
+    assert set(again[1]) == test, "the split is a function of the names"
+    val = next(iter(dm.val_dataloader()))
+    assert set(val) >= {"photo", "cartoon", "photo_valid", "cartoon_valid"}
+    assert {p for p in val["photo_path"]} <= {str(p) for p in test}
+
+
+def test_bad_files_are_skipped_with_one_counted_warning(tmp_path):
+    write_good(tmp_path / "trainA", 6, domain="photo")
+    kinds = write_bad_zoo(tmp_path / "trainB")
+    with pytest.warns(UserWarning, match=r"skipped 2 unusable image file\(s\)") as rec:
+        dm = make_dm(tmp_path, image_size=32, batch_size=2)
+    assert sum("unusable" in str(w.message) for w in rec) == 1
+    n_ok = len([k for k in kinds.values() if k not in ("unreadable", "not_an_image")])
+    assert len(dm.files["cartoon"]) + len(dm.files["cartoon_test"]) == n_ok
+    batches = list(dm.train_dataloader())  # a whole epoch, converted files included
+    assert len(batches) == max(len(dm.files["photo"]), len(dm.files["cartoon"])) // 2
+    assert all(torch.isfinite(b["cartoon"]).all() for b in batches)
+
+
+def test_file_broken_after_setup_does_not_kill_the_epoch(tmp_path):
+    write_good(tmp_path / "trainA", 8, domain="photo")
+    write_good(tmp_path / "trainB", 8)
+    dm = make_dm(tmp_path, smooth="none", holdout_percent=0.0, batch_size=2)
+    victim = dm.files["photo"][0]
+    victim.write_bytes(victim.read_bytes()[:40])
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        batches = list(dm.train_dataloader())
+    assert len(batches) == len(dm.files["photo"]) // 2
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        make_dm(tmp_path / "missing")
+    write_good(tmp_path / "trainA", 3)
+    (tmp_path / "trainB").mkdir()
+    (tmp_path / "trainB" / "x.png").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="no usable cartoon images"):
+        make_dm(tmp_path, smooth="none")
+    shutil.rmtree(tmp_path / "trainB")
+    with pytest.raises(ValueError, match="photo_dir"):
+        UnpairedImageDataModule(photo_dir=str(tmp_path / "trainA"))

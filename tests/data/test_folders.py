@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from cartoonlab.data.folders import check_folder, list_images, load_rgb, usable_images
+
+from .badfiles import write_bad_zoo
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zoo")
+    return folder, write_bad_zoo(folder)
+
+
+def test_check_reports_every_kind(zoo):
+    folder, kinds = zoo
+    report = check_folder(folder, min_size=32).as_dict()
+    assert report["total"] == len(kinds)
+    for name, kind in kinds.items():
+        assert any(item.startswith(name) for item in report["problems"][kind]), (name, kind, report)
+    flagged = {item.split(" ")[0].rstrip(":") for items in report["problems"].values() for item in items}
+    assert flagged == set(kinds), "no file is reported for a problem it does not have"
+
+
+def test_check_clean_folder(tmp_path):
+    from .badfiles import write_good
+
+    write_good(tmp_path, 3, size=64)
+    report = check_folder(tmp_path, min_size=64)
+    assert report.total == 3 and report.as_dict()["problems"] == {}
+
+
+def test_load_converts_every_mode_to_rgb(zoo):
+    folder, _ = zoo
+    for name in ("gray.png", "alpha.png", "palette.png", "cmyk.jpg", "deep16.png"):
+        img = load_rgb(folder / name)
+        assert img.dtype == np.uint8 and img.shape == (40, 40, 3), name
+    assert (load_rgb(folder / "alpha.png")[:5, :5] == 255).all(), "alpha composited on white"
+    gray8, gray16 = load_rgb(folder / "gray.png"), load_rgb(folder / "deep16.png")
+    assert np.abs(gray8.astype(int) - gray16.astype(int)).max() <= 1, "16-bit scaled to 8-bit"
+
+
+def test_exif_orientation_applied(zoo):
+    folder, _ = zoo
+    img = load_rgb(folder / "rotated.jpg")
+    assert img.shape == (80, 40, 3), "stored 40x80, displayed 80 tall after a 90 degree turn"
+    assert img[:30].mean() > 200 and img[-30:].mean() < 50  # the white half is now on top
+
+
+def test_usable_images_splits_out_corrupt_files(zoo):
+    folder, kinds = zoo
+    good, bad = usable_images(list_images(folder))
+    assert {p.name for p in bad} == {"truncated.jpg", "fake.jpg"}
+    assert "notes.txt" not in {p.name for p in good}  # not an image extension: never listed
+    assert len(good) == len(kinds) - 3
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="image folder not found"):
+        list_images(tmp_path / "nope")

@@ -1,0 +1,40 @@
+import numpy as np
+
+from cartoonlab.data.edges import EdgeParams, edge_smooth
+from cartoonlab.data.folders import load_rgb
+from cartoonlab.data.smoothing import smooth_folder, smooth_path
+
+from .badfiles import write_good
+
+
+def test_cache_written_once_then_reused(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    paths = write_good(src / "sub", 5)
+    (src / "broken.png").write_bytes(b"\x89PNG broken")
+
+    first = smooth_folder(src, dst, workers=1)
+    assert first.written == 5 and first.reused == 0 and list(first.failed) == ["broken.png"]
+    out = smooth_path(dst, "sub/good_000.png")
+    assert np.array_equal(load_rgb(out), edge_smooth(load_rgb(paths[0])))
+
+    second = smooth_folder(src, dst, workers=1)
+    assert second.written == 0 and second.reused == 5
+
+    # new content for one file: only that file is redone
+    write_good(tmp_path / "other", 1, domain="photo")[0].replace(paths[2])
+    third = smooth_folder(src, dst, workers=1)
+    assert third.written == 1 and third.reused == 4
+    assert np.array_equal(load_rgb(smooth_path(dst, "sub/good_002.png")), edge_smooth(load_rgb(paths[2])))
+
+    # other parameters: everything is redone
+    assert smooth_folder(src, dst, EdgeParams(mode="blur"), workers=1).written == 5
+
+
+def test_jpeg_names_get_png_twins(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "src").mkdir()
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(tmp_path / "src" / "a.jpg")
+    smooth_folder(tmp_path / "src", tmp_path / "dst", workers=1)
+    assert (tmp_path / "dst" / "a.jpg.png").exists()
+    assert not list((tmp_path / "dst").glob("*.tmp*")), "no temporary files left behind"
