@@ -7,6 +7,8 @@ import sys
 
 from cartoonlab.cli import data
 
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
 GROUPS = {"data": data}
 
 
@@ -16,14 +18,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Photo-to-cartoon GAN experiments (CartoonGAN, CycleGAN, improved CartoonGAN).",
     )
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        sub.add_parser(name, help=f"Lightning CLI: {name} a model (see `cartoonlab {name} --help`)",
+                       add_help=False)
     for name, module in GROUPS.items():
         module.register(sub.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in SUBCOMMANDS:  # the Lightning CLI parses these itself
+        from cartoonlab.cli.train import run_cli
+
+        run_cli(argv)
+        return 0
+    args = build_parser().parse_args(args)
     code = args.func(args) or 0
     if __name__ != "__main__":
         raise SystemExit(code)

@@ -1,0 +1,3 @@
+from cartoonlab.data.datamodule import UnpairedImageDataModule
+
+__all__ = ["UnpairedImageDataModule"]

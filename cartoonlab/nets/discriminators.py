@@ -1,0 +1,66 @@
+"""Patch discriminators. They output logits (no sigmoid): the loss decides.
+
+Output sizes for a 256 px input: CartoonGAN's D -> [B,1,64,64];
+70x70 PatchGAN (n_layers=3) -> [B,1,30,30].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cartoonlab.nets.blocks import Configurable, Norm, init_weights, norm_layer, uses_bias
+
+
+class CartoonGANDiscriminator(nn.Module, Configurable):
+    """CartoonGAN's patch discriminator (Chen et al. 2018, Fig. 2).
+
+    3x3 convs, LeakyReLU 0.2: conv32 s1 -> [conv64 s2, conv128 s1, norm] ->
+    [conv128 s2, conv256 s1, norm] -> conv256, norm -> conv1. Use `norm="none"`
+    for a WGAN-GP critic.
+    """
+
+    def __init__(self, ndf: int = 32, norm: Norm = "batch", slope: float = 0.2) -> None:
+        super().__init__()
+        bias = uses_bias(norm)
+
+        def lrelu() -> nn.Module:
+            return nn.LeakyReLU(slope, inplace=True)
+
+        layers = [nn.Conv2d(3, ndf, 3, 1, 1), lrelu()]
+        for c_in, c_mid, c_out in ((ndf, ndf * 2, ndf * 4), (ndf * 4, ndf * 4, ndf * 8)):
+            layers += [nn.Conv2d(c_in, c_mid, 3, 2, 1, bias=bias), lrelu(),
+                       nn.Conv2d(c_mid, c_out, 3, 1, 1, bias=bias), norm_layer(norm, c_out), lrelu()]
+        layers += [nn.Conv2d(ndf * 8, ndf * 8, 3, 1, 1, bias=bias), norm_layer(norm, ndf * 8), lrelu(),
+                   nn.Conv2d(ndf * 8, 1, 3, 1, 1)]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchGANDiscriminator(nn.Module, Configurable):
+    """CycleGAN's PatchGAN (70x70 receptive field with n_layers=3).
+
+    C64 (no norm) - C128 - C256 - C512 (stride 1) - conv to 1; 4x4 kernels,
+    LeakyReLU 0.2. InstanceNorm by default; `norm="none"` for a WGAN-GP critic.
+    """
+
+    def __init__(self, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance") -> None:
+        super().__init__()
+        bias = uses_bias(norm)
+        layers = [nn.Conv2d(3, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c = ndf
+        for i in range(1, n_layers + 1):
+            c_out = ndf * min(2**i, 8)
+            stride = 2 if i < n_layers else 1
+            layers += [nn.Conv2d(c, c_out, 4, stride, 1, bias=bias), norm_layer(norm, c_out),
+                       nn.LeakyReLU(0.2, True)]
+            c = c_out
+        layers += [nn.Conv2d(c, 1, 4, 1, 1)]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,115 @@
+"""Run bookkeeping: loggers that never block, and `metrics.json` in the run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import CSVLogger, Logger
+
+from cartoonlab.utils import atomic_write_text
+
+
+@dataclass
+class RunConfig:
+    """Where a run lives and how it is tracked.
+
+    Args:
+        name: run name; the run directory is `root/name`.
+        root: parent of run directories.
+        project / group / tags: W&B project, group and tags.
+        wandb: "offline" (default: writes `root/name/wandb/offline-run-*`, never
+            touches the network), "online" (only if W&B credentials are
+            configured; else falls back to offline with a warning), "disabled".
+    """
+
+    name: str = "run"
+    root: str = "runs"
+    project: str = "cartoonlab"
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+    wandb: Literal["offline", "online", "disabled"] = "offline"
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.root) / self.name
+
+
+def _wandb_credentials() -> bool:
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    return bool(os.environ.get("WANDB_API_KEY")) or (netrc.exists() and "api.wandb.ai" in netrc.read_text())
+
+
+def make_loggers(run: RunConfig) -> list[Logger]:
+    """A CSV logger (always; its directory is the run directory) and W&B (unless disabled)."""
+    loggers: list[Logger] = [CSVLogger(save_dir=run.root, name=run.name, version="")]
+    if run.wandb == "disabled":
+        return loggers
+    online = run.wandb == "online"
+    if online and not _wandb_credentials():
+        warnings.warn("W&B online mode asked for but no credentials are configured "
+                      "(WANDB_API_KEY or ~/.netrc): logging offline instead", stacklevel=2)
+        online = False
+    if not online:
+        os.environ["WANDB_MODE"] = "offline"  # also for wandb's service process: never prompt
+    from lightning.pytorch.loggers import WandbLogger
+
+    run.dir.mkdir(parents=True, exist_ok=True)
+    loggers.append(WandbLogger(name=run.name, project=run.project, group=run.group, tags=run.tags or None,
+                               save_dir=str(run.dir), offline=not online))
+    return loggers
+
+
+class RunRecorder(L.Callback):
+    """Writes `metrics.json` (atomically) in the run directory at the end of fit and
+    test, and when a run fails: status (finished | diverged | interrupted |
+    failed), epochs, steps, training seconds, images/s and the last metrics.
+    Training time and image counts add up across resumed runs."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / "metrics.json"
+        self._t0, self._images, self._prev = None, 0, {}
+
+    def read(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._prev = self.read()
+        self._t0, self._images = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += batch["photo"].size(0) * trainer.world_size
+
+    def _write(self, trainer, pl_module, status: str, **extra) -> None:
+        if not trainer.is_global_zero:
+            return
+        data = self.read()
+        if self._t0 is not None:
+            seconds = self._prev.get("train_seconds", 0.0) + time.perf_counter() - self._t0
+            images = self._prev.get("train_images", 0) + self._images
+            data.update(train_seconds=round(seconds, 3), train_images=images,
+                        images_per_second=round(images / seconds, 3) if seconds else None,
+                        epochs=trainer.current_epoch, global_step=trainer.global_step)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if not isinstance(v, torch.Tensor) or v.numel() == 1}
+        data.update(status=status, metrics={**data.get("metrics", {}), **metrics}, **extra)
+        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        diverged = getattr(pl_module, "status", None) == "diverged"
+        self._write(trainer, pl_module, "diverged" if diverged else "finished")
+        self._t0 = None
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._write(trainer, pl_module, self.read().get("status", "finished"))
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        self._write(trainer, pl_module, status, error=f"{type(exception).__name__}: {exception}")

@@ -1,0 +1,183 @@
+"""`GANSystem`: the plumbing every cartoonlab system shares, and nothing else.
+
+Manual optimization; one `optimize` helper (zero_grad -> manual_backward ->
+clip -> step); learning rates as a pure function of the epoch, stepped by hand
+at the end of each epoch's last batch (so an epoch-end checkpoint already holds
+the next epoch's rate); non-finite losses stop the run as "diverged" without
+touching the weights; sample grids; complete checkpoints (pools, RNG states,
+status, and the generator's constructor arguments for `cartoonize`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import torchvision
+
+from cartoonlab.losses import ImagePool
+
+
+def adam(params) -> torch.optim.Adam:
+    """The default optimizer of both papers: Adam, lr 2e-4, betas (0.5, 0.999)."""
+    return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+
+
+def lr_factor(epoch: int, init_epochs: int, init_factor: float, n_epochs: int, n_epochs_decay: int,
+              milestones: list[int], gamma: float) -> float:
+    """LR multiplier for `epoch`: `init_factor` during the init phase, then constant
+    for `n_epochs`, then linear decay to 0 over `n_epochs_decay` (CycleGAN's rule),
+    times `gamma` per passed milestone (counted after the init phase)."""
+    if epoch < init_epochs:
+        return init_factor
+    e = epoch - init_epochs
+    decay = 1.0 - max(0, e + 1 - n_epochs) / float(n_epochs_decay + 1) if n_epochs_decay else 1.0
+    return decay * gamma ** sum(e >= m for m in milestones)
+
+
+class GANSystem(L.LightningModule):
+    """Base of the systems. Subclasses set `self.G` (used by `cartoonize`),
+    `self.pools` ({name: ImagePool}) and implement the steps.
+
+    Args (shared schedule and engineering switches):
+        init_epochs: epochs of the initialization phase (generator only).
+        init_lr: learning rate of the generator during the init phase.
+        n_epochs / n_epochs_decay: constant epochs, then linear decay to 0
+            (after the init phase).
+        lr_milestones / lr_gamma: multiply the rate by gamma at these epochs
+            (znxlwm's MultiStep schedule); empty for none.
+        grad_clip: clip each optimizer's gradient norm to this value (0: off).
+        channels_last: convert networks and inputs to channels-last memory.
+        compile: `torch.compile` the networks (in place; checkpoint keys unchanged).
+        n_samples: photos in the validation sample grid.
+    """
+
+    injected = ("generator", "discriminator", "content_net", "optimizer_g", "optimizer_d", "kwargs")
+
+    def __init__(self, init_epochs: int = 0, init_lr: float = 2e-4, n_epochs: int = 100,
+                 n_epochs_decay: int = 0, lr_milestones: list[int] | None = None, lr_gamma: float = 0.1,
+                 grad_clip: float = 0.0, channels_last: bool = False, compile: bool = False,
+                 n_samples: int = 8) -> None:
+        super().__init__()
+        # every __init__ argument up the subclass chain, except injected objects
+        self.save_hyperparameters(ignore=list(self.injected))
+        self.automatic_optimization = False
+        self.pools: dict[str, ImagePool] = {}
+        self.status = "running"
+        self._t_step = self._t_epoch = None
+
+    # ---- engineering switches ----
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            for m in self.children():
+                if any(p.requires_grad for p in m.parameters()):
+                    m.compile()
+
+    def prep(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    # ---- optimization helpers ----
+    def schedule(self, base_lr: float, generator: bool):
+        hp = self.hparams
+        init_factor = hp.init_lr / base_lr if generator else 1.0
+
+        def factor(epoch: int) -> float:
+            return lr_factor(epoch, hp.init_epochs, init_factor, hp.n_epochs, hp.n_epochs_decay,
+                             list(hp.lr_milestones or []), hp.lr_gamma)
+        return factor
+
+    @property
+    def in_init_phase(self) -> bool:
+        return self.current_epoch < self.hparams.init_epochs
+
+    def optimize(self, opt, loss: torch.Tensor) -> None:
+        """zero_grad -> manual_backward -> (clip) -> step, for one optimizer."""
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.hparams.grad_clip:
+            self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+        opt.step()
+
+    def finite_or_stop(self, losses: dict[str, torch.Tensor]) -> bool:
+        """False (and the run stops as "diverged") if any loss is NaN or infinite."""
+        bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
+        if bad:
+            self.status = "diverged"
+            self.print(f"cartoonlab: non-finite {', '.join(bad)} at epoch {self.current_epoch}, "
+                       f"step {self.global_step}: stopping (status: diverged); weights are the last good ones")
+            self.trainer.should_stop = True
+        return not bad
+
+    def log_terms(self, stage: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        on_step = stage == "train"
+        self.log_dict({f"{stage}/{k}": v.detach().float() for k, v in terms.items()},
+                      on_step=on_step, on_epoch=not on_step, sync_dist=not on_step, batch_size=batch_size)
+
+    def end_of_batch(self, batch_size: int) -> None:
+        """Step the schedulers after the epoch's last batch; log throughput."""
+        now = time.perf_counter()
+        if self._t_step is not None:
+            ips = batch_size * self.trainer.world_size / (now - self._t_step)
+            self.log("train/images_per_second", ips, on_step=True, on_epoch=False, batch_size=batch_size)
+        self._t_step = now
+        if self.trainer.is_last_batch:
+            for sch in self.lr_schedulers() or []:
+                sch.step()
+
+    # ---- hooks ----
+    def on_train_epoch_start(self) -> None:
+        self._t_epoch, self._t_step = time.perf_counter(), None
+        for i, opt in enumerate(self.optimizers()):
+            self.log(f"train/lr_{self.optimizer_names[i]}", opt.param_groups[0]["lr"], on_epoch=True, on_step=False)
+
+    def on_train_epoch_end(self) -> None:
+        if self._t_epoch is not None:
+            self.log("train/epoch_seconds", time.perf_counter() - self._t_epoch, on_epoch=True, on_step=False)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        return {"cartoon": self.G(self.prep(batch["photo"])).float().clamp(-1, 1),
+                "photo_path": batch.get("photo_path")}
+
+    def log_samples(self, photos: torch.Tensor) -> None:
+        """Photos (top) and their translations (bottom) as a PNG in `<run>/samples/`
+        and as an image in W&B when it is a logger."""
+        n = min(self.hparams.n_samples, photos.size(0))
+        with torch.no_grad():
+            fakes = self.G(self.prep(photos[:n])).float()
+        grid = torchvision.utils.make_grid(torch.cat([photos[:n].float(), fakes]), nrow=n,
+                                           normalize=True, value_range=(-1, 1))
+        out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "samples"
+        if self.trainer.is_global_zero:
+            out.mkdir(parents=True, exist_ok=True)
+            torchvision.utils.save_image(grid, out / f"epoch_{self.current_epoch:04d}.png")
+            for lg in self.loggers:
+                if hasattr(lg, "log_image"):
+                    lg.log_image(key="val/samples", images=[grid], step=self.global_step)
+
+    # ---- complete checkpoints ----
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["cartoonlab"] = {
+            "generator": self.G.config if hasattr(self.G, "config") else None,
+            "generator_prefix": "G.",
+            "status": self.status,
+            "pools": {k: p.state_dict() for k, p in self.pools.items()},
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("cartoonlab", {})
+        self.status = state.get("status", "running")
+        for k, s in state.get("pools", {}).items():
+            self.pools[k].load_state_dict(s, self.device)
+        if "rng" in state:
+            torch.set_rng_state(state["rng"]["torch"])
+            random.setstate(state["rng"]["python"])
+            if state["rng"]["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
