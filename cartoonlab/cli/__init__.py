@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cartoonlab.cli import data
+from cartoonlab.cli import cartoonize, data
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-GROUPS = {"data": data}
+GROUPS = {"data": data, "cartoonize": cartoonize}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,7 +47,7 @@ class ContentExtractor(nn.Module, Configurable):
             upsamples to 224); None keeps the input size.
     """
 
-    def __init__(self, arch: Arch = "vgg19", layer: str = "layer2", weights: str | None = "imagenet",
+    def __init__(self, arch: Arch = "vgg19", layer: str = "layer2", weights: Literal["imagenet"] | None = "imagenet",
                  input_norm: InputNorm = "imagenet", input_size: int | None = None) -> None:
         super().__init__()
         self.input_norm, self.input_size, self.random_weights = input_norm, input_size, weights is None

@@ -2,8 +2,7 @@
 
 Manual optimization; one `optimize` helper (zero_grad -> manual_backward ->
 clip -> step); learning rates as a pure function of the epoch, stepped by hand
-at the end of each epoch's last batch (so an epoch-end checkpoint already holds
-the next epoch's rate); non-finite losses stop the run as "diverged" without
+at the end of each epoch (before the epoch-end checkpoint is written); non-finite losses stop the run as "diverged" without
 touching the weights; sample grids; complete checkpoints (pools, RNG states,
 status, and the generator's constructor arguments for `cartoonize`).
 """
@@ -118,16 +117,13 @@ class GANSystem(L.LightningModule):
         self.log_dict({f"{stage}/{k}": v.detach().float() for k, v in terms.items()},
                       on_step=on_step, on_epoch=not on_step, sync_dist=not on_step, batch_size=batch_size)
 
-    def end_of_batch(self, batch_size: int) -> None:
-        """Step the schedulers after the epoch's last batch; log throughput."""
+    def log_throughput(self, batch_size: int) -> None:
+        """Log throughput (images/s over all ranks)."""
         now = time.perf_counter()
         if self._t_step is not None:
             ips = batch_size * self.trainer.world_size / (now - self._t_step)
             self.log("train/images_per_second", ips, on_step=True, on_epoch=False, batch_size=batch_size)
         self._t_step = now
-        if self.trainer.is_last_batch:
-            for sch in self.lr_schedulers() or []:
-                sch.step()
 
     # ---- hooks ----
     def on_train_epoch_start(self) -> None:
@@ -136,6 +132,9 @@ class GANSystem(L.LightningModule):
             self.log(f"train/lr_{self.optimizer_names[i]}", opt.param_groups[0]["lr"], on_epoch=True, on_step=False)
 
     def on_train_epoch_end(self) -> None:
+        # by hand, before ModelCheckpoint's epoch-end save (monitoring callbacks run last)
+        for sch in self.lr_schedulers() or []:
+            sch.step()
         if self._t_epoch is not None:
             self.log("train/epoch_seconds", time.perf_counter() - self._t_epoch, on_epoch=True, on_step=False)
 

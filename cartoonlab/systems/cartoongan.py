@@ -94,7 +94,7 @@ class CartoonGAN(GANSystem):
             self.d_step(opt_d, c, self.smoothed(batch, c), fake.detach())
             if batch_idx % self.hparams.n_critic == 0:
                 self.g_step(opt_g, p, fake)
-        self.end_of_batch(p.size(0))
+        self.log_throughput(p.size(0))
 
     def init_step(self, opt_g, p: torch.Tensor) -> None:
         with self.toggled_optimizer(opt_g):

@@ -91,7 +91,7 @@ class CycleGAN(GANSystem):
                 self.g_step(opt_g, x, y, fake_y, fake_x, adversarial=True)
             e = self.prep(batch["cartoon_smooth"]) if self.hparams.smooth_weight else None
             self.d_step(opt_d, x, y, e, fake_y.detach(), fake_x.detach())
-        self.end_of_batch(x.size(0))
+        self.log_throughput(x.size(0))
 
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:
         hp = self.hparams

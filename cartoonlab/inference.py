@@ -1,0 +1,67 @@
+"""Translate images with a trained generator, at their own resolution.
+
+The generator is rebuilt from the constructor arguments a cartoonlab checkpoint
+records (`checkpoint["cartoonlab"]["generator"]`), so no flag has to match the
+training run. Checkpoints are read with `torch.load(weights_only=True)`: no
+pickle of a downloaded file is ever executed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import cv2
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cartoonlab.data.folders import list_images, load_rgb
+from cartoonlab.data.transforms import to_tensor, to_uint8
+
+TRUSTED_PREFIX = "cartoonlab.nets."
+
+
+def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The generator of a cartoonlab checkpoint, in eval mode."""
+    state = torch.load(ckpt, map_location=map_location, weights_only=True)
+    meta = state.get("cartoonlab", {})
+    spec = meta.get("generator")
+    if not spec:
+        raise ValueError(f"{ckpt} is not a cartoonlab checkpoint (no generator spec); "
+                         "it must come from `cartoonlab fit`")
+    module, _, name = spec["class_path"].rpartition(".")
+    if not spec["class_path"].startswith(TRUSTED_PREFIX):
+        raise ValueError(f"refusing to build {spec['class_path']}: only {TRUSTED_PREFIX}* networks")
+    net = getattr(importlib.import_module(module), name)(**spec["init_args"])
+    prefix = meta.get("generator_prefix", "G.")
+    weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    net.load_state_dict(weights)
+    return net.eval()
+
+
+@torch.no_grad()
+def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """G(x) for `[B, 3, H, W]` in [-1, 1] of any H, W: pad to the network's stride
+    (reflection where possible), run, crop back to H x W."""
+    stride = getattr(net, "stride", 4)
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    y = net(F.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x)
+    return y[..., :h, :w]
+
+
+def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu") -> list[Path]:
+    """Translate one image file, or every image of a folder (mirrored names, PNG)."""
+    src, dst = Path(src), Path(dst)
+    if src.is_dir():
+        pairs = [(p, dst / p.relative_to(src).with_suffix(".png")) for p in list_images(src)]
+    else:
+        pairs = [(src, dst if dst.suffix else dst / (src.stem + ".png"))]
+    net = net.to(device)
+    for inp, out in pairs:
+        x = to_tensor(load_rgb(inp)).unsqueeze(0).to(device)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), cv2.cvtColor(to_uint8(translate(net, x)[0]), cv2.COLOR_RGB2BGR))
+    return [out for _, out in pairs]

@@ -1,0 +1,125 @@
+"""The Lightning CLI over every recipe, on tiny images and narrow networks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cartoonlab.cli import main
+from cartoonlab.inference import load_generator
+
+EXP = Path(__file__).resolve().parents[2] / "experiments"
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+# recipe -> the config files that compose it
+RECIPES = {
+    "cartoongan": ["models/cartoongan.yaml"],
+    "cartoongan_author": ["models/cartoongan.yaml", "models/cartoongan_author.yaml"],
+    "cartoongan_diya": ["models/cartoongan.yaml", "models/cartoongan_diya.yaml"],
+    "improved_cartoongan": ["models/cartoongan.yaml", "models/improved_cartoongan.yaml"],
+    "cyclegan": ["models/cyclegan.yaml"],
+    "cyclegan_velog": ["models/cyclegan.yaml", "models/cyclegan_velog.yaml"],
+}
+NARROW = {  # narrow networks, random content features: a YAML delta per family
+    "cartoongan": """
+model:
+  init_args:
+    generator: {init_args: {ngf: 8, n_blocks: 1}}
+    discriminator: {init_args: {ndf: 4}}
+    content_net: {init_args: {weights: null}}
+    init_epochs: 1
+""",
+    "cyclegan": """
+model:
+  init_args:
+    generator: {init_args: {ngf: 8, n_blocks: 1}}
+    discriminator: {init_args: {ndf: 8}}
+""",
+}
+
+
+def configs(recipe: str) -> list[str]:
+    files = ["base.yaml", "data/synthetic.yaml", *RECIPES[recipe], "tiny.yaml"]
+    return [a for f in files for a in ("--config", str(EXP / f))]
+
+
+def fit_args(recipe: str, tmp_path: Path, name: str = "run") -> list[str]:
+    family = "cyclegan" if recipe.startswith("cyclegan") else "cartoongan"
+    narrow = tmp_path / f"narrow_{family}.yaml"
+    narrow.write_text(NARROW[family])
+    return ["fit", *configs(recipe), "--config", str(narrow), f"--run.root={tmp_path}", f"--run.name={name}"]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_prints_its_config(recipe, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", *configs(recipe), "--print_config"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "class_path: cartoonlab.systems." in out
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_trains(recipe, tmp_path):
+    main(fit_args(recipe, tmp_path))
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and metrics["epochs"] == 2
+    assert metrics["images_per_second"] > 0 and "val/g_" in " ".join(metrics["metrics"])
+    assert (run / "config.yaml").exists() and (run / "checkpoints" / "last.ckpt").exists()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_0000.png", "epoch_0001.png"]
+
+
+def test_resume_from_last_and_cartoonize(tmp_path):
+    main(fit_args("cyclegan", tmp_path))
+    first = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=3", "--ckpt_path=last"])
+    second = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert second["epochs"] == 3 and second["global_step"] == first["global_step"] * 3 // 2
+    assert second["train_seconds"] > first["train_seconds"], "time adds up across resumes"
+
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, size in {"odd.png": (37, 50), "wide.jpg": (90, 21)}.items():
+        Image.new("RGB", size, (200, 120, 40)).save(src / name)
+    with pytest.raises(SystemExit) as exc:
+        main(["cartoonize", "--ckpt", str(ckpt), str(src), str(tmp_path / "out")])
+    assert exc.value.code == 0
+    assert Image.open(tmp_path / "out" / "odd.png").size == (37, 50)
+    assert Image.open(tmp_path / "out" / "wide.png").size == (90, 21)
+    g = load_generator(ckpt)
+    assert not g.training and type(g).__name__ == "ResnetGenerator"
+
+
+def test_wandb_offline_writes_locally(tmp_path):
+    main([*fit_args("cyclegan", tmp_path), "--run.wandb=offline", "--trainer.max_epochs=1"])
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "cartoonlab", *fit_args("cyclegan", tmp_path), "--trainer.accelerator=cpu",
+           "--trainer.devices=2", "--trainer.strategy=ddp_find_unused_parameters_true", "--trainer.max_epochs=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "finished"
+    assert metrics["train_images"] == 2 * 3 * 4, "2 ranks x 3 batches x 4 images"
+
+
+@pytest.mark.parametrize("switch", ["--trainer.precision=bf16-mixed", "--model.init_args.channels_last=true",
+                                    "--model.init_args.grad_clip=1.0"])
+def test_engineering_switches(switch, tmp_path):
+    main([*fit_args("cartoongan", tmp_path), switch, "--trainer.max_epochs=1"])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
+
+
+@pytest.mark.slow
+def test_torch_compile(tmp_path):
+    main([*fit_args("cyclegan", tmp_path), "--model.init_args.compile=true", "--trainer.max_epochs=1"])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
