@@ -1,0 +1,71 @@
+"""Inception features of image files and tensors, with an on-disk cache for reference sets.
+
+A reference set's features are keyed by the SHA-256 of every file's content, the
+image size it is evaluated at and the backbone name, so a second run, and every
+ablation cell on the same data, reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cartoonlab.data.folders import load_rgb
+from cartoonlab.data.transforms import eval_transform
+from cartoonlab.metrics.backbone import InceptionFeatures
+from cartoonlab.utils import cache_dir
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> uint8 0..255 (what FID implementations read from PNGs)."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _load(path: Path, image_size: int | None) -> np.ndarray:
+    img = load_rgb(path)
+    return eval_transform(image_size)(image=img)["image"] if image_size else img
+
+
+@torch.no_grad()
+def file_features(backbone: InceptionFeatures, paths: list[Path], image_size: int | None = None,
+                  device: str | torch.device = "cpu", batch_size: int = 32,
+                  progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Features of image files; `image_size` crops like the DataModule's eval
+    transform (None: native size, batched by equal sizes)."""
+    backbone = backbone.to(device)
+    imgs = [_load(p, image_size) for p in paths]
+    order = sorted(range(len(imgs)), key=lambda i: imgs[i].shape)
+    feats = torch.empty(len(imgs), backbone.num_features)
+    for _, group in groupby(order, key=lambda i: imgs[i].shape):
+        group = list(group)
+        for start in range(0, len(group), batch_size):
+            idx = group[start:start + batch_size]
+            x = torch.from_numpy(np.stack([imgs[i] for i in idx])).permute(0, 3, 1, 2).to(device)
+            feats[idx] = backbone(x).cpu()
+            if progress:
+                progress(len(idx))
+    return feats
+
+
+def reference_features(backbone: InceptionFeatures, paths: Iterable[Path], image_size: int | None = None,
+                       device: str | torch.device = "cpu", **kw) -> torch.Tensor:
+    """`file_features`, cached on disk (see the module docstring)."""
+    paths = list(paths)
+    h = hashlib.sha256(f"{backbone.name}|{image_size}".encode())
+    for p in paths:
+        h.update(hashlib.sha256(Path(p).read_bytes()).digest())
+    path = cache_dir() / "fid" / f"{h.hexdigest()[:32]}.pt"
+    if path.exists():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    feats = file_features(backbone, paths, image_size, device, **kw)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(feats, tmp)
+    os.replace(tmp, path)
+    return feats

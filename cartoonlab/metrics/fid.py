@@ -1,0 +1,94 @@
+"""FID and KID of translated images against a fixed reference set.
+
+Features come once per image from `InceptionFeatures`; torchmetrics'
+`FrechetInceptionDistance` and `KernelInceptionDistance` accumulate them (and
+synchronize across DDP ranks) through a pass-through feature module. FID's
+matrix square root runs in float64 as Tr sqrt(S1 S2) = sum sqrt(eig(L^T S2 L)),
+S1 = L L^T (one Cholesky and one symmetric eigensolve, about a second on a CPU
+for 2048 features, instead of torchmetrics' general `eigvals`); it equals
+torchmetrics' value (a test checks it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from cartoonlab.metrics.backbone import InceptionFeatures
+
+
+def trace_sqrt_product(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """Tr sqrt(s1 @ s2) for symmetric PSD s1, s2 (float64)."""
+    s1, s2 = s1.double(), s2.double()
+    chol, info = torch.linalg.cholesky_ex(s1)
+    if int(info) == 0:
+        m = chol.T @ s2 @ chol  # similar to s1 @ s2, symmetric
+    else:  # singular s1 (fewer images than features): symmetric square root instead
+        w, v = torch.linalg.eigh(s1)
+        root = (v * w.clamp(min=0).sqrt()) @ v.T
+        m = root @ s2 @ root
+    return torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> torch.Tensor:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2))  (Heusel et al. 2017)."""
+    return (mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt_product(sigma1, sigma2)
+
+
+class _PassThrough(nn.Module):
+    num_features = InceptionFeatures.num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class FastFID(FrechetInceptionDistance):
+    """torchmetrics' FID over precomputed features, with the fast float64 square root."""
+
+    def compute(self) -> torch.Tensor:
+        n_r, n_f = self.real_features_num_samples, self.fake_features_num_samples
+        if n_r < 2 or n_f < 2:
+            raise RuntimeError("FID needs at least two real and two fake images")
+        mu_r, mu_f = self.real_features_sum / n_r, self.fake_features_sum / n_f
+        cov_r = (self.real_features_cov_sum - n_r * torch.outer(mu_r, mu_r)) / (n_r - 1)
+        cov_f = (self.fake_features_cov_sum - n_f * torch.outer(mu_f, mu_f)) / (n_f - 1)
+        return frechet_distance(mu_r, cov_r, mu_f, cov_f).float()
+
+
+class FIDKID(nn.Module):
+    """FID and KID of fakes against reference features set once (`set_reference`).
+
+    `reset()` forgets the fakes and keeps the reference. KID uses subsets of
+    min(`kid_subset_size`, #real, #fake) images; it reports mean and std.
+    """
+
+    def __init__(self, kid_subsets: int = 100, kid_subset_size: int = 1000) -> None:
+        super().__init__()
+        self.fid = FastFID(feature=_PassThrough(), reset_real_features=False)
+        self.kid = KernelInceptionDistance(feature=_PassThrough(), reset_real_features=False,
+                                           subsets=kid_subsets, subset_size=kid_subset_size)
+        self.kid_subset_size, self.has_reference = kid_subset_size, False
+
+    def set_reference(self, features: torch.Tensor) -> None:
+        self.fid.update(features.to(self.fid.device), real=True)
+        self.kid.update(features.to(self.fid.device), real=True)
+        self.has_reference = True
+
+    def update(self, features: torch.Tensor) -> None:
+        if len(features):
+            self.fid.update(features, real=False)
+            self.kid.update(features, real=False)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        n_real = int(self.fid.real_features_num_samples)
+        n_fake = int(self.fid.fake_features_num_samples)
+        self.kid.subset_size = max(2, min(self.kid_subset_size, n_real, n_fake))
+        kid_mean, kid_std = self.kid.compute()
+        return {"fid": self.fid.compute(), "kid": kid_mean, "kid_std": kid_std,
+                "n_real": n_real, "n_fake": n_fake}
+
+    def reset(self) -> None:
+        self.fid.reset()
+        self.kid.reset()
