@@ -99,7 +99,11 @@ class RunRecorder(L.Callback):
                         epochs=trainer.current_epoch, global_step=trainer.global_step)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if not isinstance(v, torch.Tensor) or v.numel() == 1}
-        data.update(status=status, metrics={**data.get("metrics", {}), **metrics}, **extra)
+        dm = getattr(trainer, "datamodule", None)
+        seeds = {"seed_everything": os.environ.get("PL_GLOBAL_SEED"),
+                 "data": getattr(getattr(dm, "hparams", None), "seed", None)}
+        data.update(status=status, metrics={**data.get("metrics", {}), **metrics}, seeds=seeds,
+                    **getattr(pl_module, "run_info", {}), **extra)
         atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
 
     def on_fit_end(self, trainer, pl_module) -> None:

@@ -31,7 +31,9 @@ def torch_hub_checkpoints() -> Path:
 
 def tf_resize_299(x: torch.Tensor) -> torch.Tensor:
     """The reference FID resize: TF1 bilinear (no half-pixel offset) to 299x299, in float."""
-    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+    from torch_fidelity.interpolate_compat_tensorflow import (
+        interpolate_bilinear_2d_like_tensorflow1x,
+    )
 
     if x.shape[-2:] == (299, 299):
         return x.float()

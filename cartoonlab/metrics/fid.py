@@ -11,6 +11,8 @@ torchmetrics' value (a test checks it).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -67,8 +69,10 @@ class FIDKID(nn.Module):
     def __init__(self, kid_subsets: int = 100, kid_subset_size: int = 1000) -> None:
         super().__init__()
         self.fid = FastFID(feature=_PassThrough(), reset_real_features=False)
-        self.kid = KernelInceptionDistance(feature=_PassThrough(), reset_real_features=False,
-                                           subsets=kid_subsets, subset_size=kid_subset_size)
+        with warnings.catch_warnings():  # "KID keeps all features in a buffer": intended
+            warnings.simplefilter("ignore", UserWarning)
+            self.kid = KernelInceptionDistance(feature=_PassThrough(), reset_real_features=False,
+                                               subsets=kid_subsets, subset_size=kid_subset_size)
         self.kid_subset_size, self.has_reference = kid_subset_size, False
 
     def set_reference(self, features: torch.Tensor) -> None:

@@ -128,11 +128,9 @@ class CycleGAN(GANSystem):
         return loss
 
     # ---- evaluation ----
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
         x, y = self.prep(batch["photo"]), self.prep(batch["cartoon"])
-        self.log_terms("val", {"g_cycle": l1(self.F(self.G(x)), x) + l1(self.G(self.F(y)), y)}, batch_size=len(x))
-        if batch_idx == 0:
-            self.log_samples(batch["photo"])
+        return {"g_cycle": l1(self.F(fakes), x) + l1(self.G(self.F(y)), y)}
 
 
 def _fresh_copy(net: nn.Module) -> nn.Module:

@@ -123,3 +123,18 @@ def test_engineering_switches(switch, tmp_path):
 def test_torch_compile(tmp_path):
     main([*fit_args("cyclegan", tmp_path), "--model.init_args.compile=true", "--trainer.max_epochs=1"])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
+
+
+def test_fid_kid_in_validation_and_test(tmp_path):
+    main([*fit_args("cyclegan", tmp_path), "--model.init_args.fid_every_n_epochs=2"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["metrics"]["val/fid"] > 0 and "val/kid" in metrics["metrics"]
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    main(["test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={ckpt}"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("test/fid_cartoon", "test/kid_cartoon", "test/fid_photo", "test/kid_photo"):
+        assert key in metrics["metrics"], key
+    assert metrics["fid_images"] == {"cartoon_reference": 8, "photo_reference": 8, "translated": 8}
+    assert "inception-2015-12-05" in metrics["fid_backbone"]
+    assert metrics["status"] == "finished" and metrics["seeds"]["seed_everything"] == "0"
+    assert metrics["metrics"]["test/fid_cartoon"] != metrics["metrics"]["test/fid_photo"]

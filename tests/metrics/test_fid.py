@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from cartoonlab.data.folders import list_images
+from cartoonlab.metrics import (
+    FIDKID,
+    file_features,
+    frechet_distance,
+    load_backbone,
+    reference_features,
+)
+from cartoonlab.metrics.fid import _PassThrough
+
+
+def fake_features(n, shift=0.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 2048, generator=g) @ (torch.randn(2048, 2048, generator=g) * 0.02)
+    return (base + shift).abs()  # pool3 features are non-negative
+
+
+@pytest.mark.parametrize("n", [150, 2300], ids=["fewer-images-than-features", "more"])
+def test_parity_with_torchmetrics(n):
+    real, fake = fake_features(n, seed=1), fake_features(n, shift=0.3, seed=2)
+    ours = FIDKID(kid_subsets=10, kid_subset_size=100)
+    ours.set_reference(real)
+    ours.update(fake)
+    torch.manual_seed(0)
+    res = ours.compute()
+
+    ref = FrechetInceptionDistance(feature=_PassThrough())
+    ref.update(real, real=True)
+    ref.update(fake, real=False)
+    assert float(res["fid"]) == pytest.approx(float(ref.compute()), rel=1e-3)
+
+    kid = KernelInceptionDistance(feature=_PassThrough(), subsets=10, subset_size=100)
+    kid.update(real, real=True)
+    kid.update(fake, real=False)
+    torch.manual_seed(0)
+    assert float(res["kid"]) == pytest.approx(float(kid.compute()[0]), rel=1e-3)
+
+
+def test_frechet_distance_matches_scipy_formula():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 64)), rng.normal(1.0, 2.0, size=(300, 64))
+    mu1, mu2, s1, s2 = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    got = frechet_distance(*(torch.from_numpy(x) for x in (mu1, s1, mu2, s2)))
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+    assert float(frechet_distance(torch.from_numpy(mu1), torch.from_numpy(s1),
+                                  torch.from_numpy(mu1), torch.from_numpy(s1))) == pytest.approx(0, abs=1e-6)
+
+
+def test_reset_keeps_the_reference():
+    m = FIDKID(kid_subset_size=50)
+    m.set_reference(fake_features(60, seed=3))
+    m.update(fake_features(60, seed=4))
+    first = m.compute()["fid"]
+    m.reset()
+    m.update(fake_features(60, seed=4))
+    assert m.compute()["fid"] == first
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone()
+
+
+def test_backbone_is_the_fid_inception(backbone):
+    x = torch.randint(0, 256, (2, 3, 64, 80), dtype=torch.uint8)
+    f = backbone(x)
+    assert f.shape == (2, 2048) and (f >= 0).all()
+    assert torch.equal(f, backbone(x)), "deterministic"
+    assert not backbone.training and not any(p.requires_grad for p in backbone.parameters())
+    with pytest.raises(TypeError, match="uint8"):
+        backbone(x.float())
+
+
+def test_fid_separates_domains_and_cache_is_reused(backbone, synth_root, monkeypatch):
+    photos, cartoons = list_images(synth_root / "trainA")[:16], list_images(synth_root / "trainB")[:24]
+    ref = reference_features(backbone, cartoons[:12], image_size=48)
+    calls = []
+    monkeypatch.setattr("cartoonlab.metrics.features.file_features", lambda *a, **k: calls.append(1))
+    assert torch.equal(reference_features(backbone, cartoons[:12], image_size=48), ref), "from the cache"
+    assert not calls
+    monkeypatch.undo()
+
+    def fid(feats):
+        m = FIDKID()
+        m.set_reference(ref)
+        m.update(feats)
+        return float(m.compute()["fid"])
+
+    same_domain = fid(file_features(backbone, cartoons[12:], image_size=48))
+    other_domain = fid(file_features(backbone, photos[:12], image_size=48))
+    assert other_domain > 1.5 * same_domain
