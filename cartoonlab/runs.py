@@ -28,6 +28,8 @@ class RunConfig:
         wandb: "offline" (default: writes `root/name/wandb/offline-run-*`, never
             touches the network), "online" (only if W&B credentials are
             configured; else falls back to offline with a warning), "disabled".
+        test_after_fit: run `test` on the final weights at the end of `fit`
+            (one process for a whole ablation cell).
     """
 
     name: str = "run"
@@ -36,6 +38,7 @@ class RunConfig:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     wandb: Literal["offline", "online", "disabled"] = "offline"
+    test_after_fit: bool = False
 
     @property
     def dir(self) -> Path:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cartoonlab.cli import cartoonize, data, metrics
+from cartoonlab.cli import ablation, cartoonize, data, metrics
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-GROUPS = {"data": data, "metrics": metrics, "cartoonize": cartoonize}
+GROUPS = {"data": data, "metrics": metrics, "cartoonize": cartoonize, "ablation": ablation}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,11 @@ class CartoonLabCLI(LightningCLI):
         trainer.callbacks.append(RunRecorder(run.dir))
         return trainer
 
+    def after_fit(self) -> None:
+        run = self._get(self.config_init, "run")
+        if run.test_after_fit and self.trainer.state.status == "finished" and not self.trainer.interrupted:
+            self.trainer.test(self.model, datamodule=self.datamodule)
+
 
 def run_cli(args: list[str] | None = None) -> None:
     CartoonLabCLI(

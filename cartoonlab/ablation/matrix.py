@@ -1,0 +1,114 @@
+"""The ablation matrix (`experiments/ablation.yaml`): tables -> cells -> runs.
+
+A cell is a recipe (a list of model configs) plus an optional delta YAML; a run
+is a cell with a seed under a profile. Each run is one `cartoonlab fit` command
+(with `run.test_after_fit`), whose arguments are fully determined here, so
+`--dry-run` prints exactly what will execute.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    source: str
+    baseline: str
+    cells: list[str]
+    published: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    cell: str
+    seed: int
+    tables: list[str]
+    args: list[str]  # arguments after `cartoonlab`
+    dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.cell}-s{self.seed}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "cartoonlab", *self.args]
+
+
+@dataclass
+class Matrix:
+    path: Path
+    profile: str
+    tables: dict[str, Table]
+    cells: dict[str, dict]
+    recipes: dict[str, dict]
+    profile_spec: dict
+    seeds: list[int]
+
+    @classmethod
+    def load(cls, path: str | Path, profile: str = "quick", seeds: list[int] | None = None,
+             tables: list[str] | None = None, cells: list[str] | None = None) -> Matrix:
+        path = Path(path)
+        spec = yaml.safe_load(path.read_text())
+        if profile not in spec["profiles"]:
+            raise ValueError(f"unknown profile {profile!r}; {path} has {sorted(spec['profiles'])}")
+        all_tables = {k: Table(name=k, **v) for k, v in spec["tables"].items()}
+        for want, have, what in ((tables, all_tables, "table"), (cells, spec["cells"], "cell")):
+            unknown = set(want or []) - set(have)
+            if unknown:
+                raise ValueError(f"unknown {what}(s) {sorted(unknown)}; known: {sorted(have)}")
+        chosen = {k: t for k, t in all_tables.items() if not tables or k in tables}
+        if cells:
+            chosen = {k: Table(**{**t.__dict__, "cells": [c for c in t.cells if c in cells]})
+                      for k, t in chosen.items()}
+            chosen = {k: t for k, t in chosen.items() if t.cells}
+        for t in chosen.values():
+            missing = set(t.cells) - set(spec["cells"])
+            if missing:
+                raise ValueError(f"table {t.name} uses undefined cells {sorted(missing)}")
+        prof = spec["profiles"][profile]
+        return cls(path, profile, chosen, spec["cells"], spec["recipes"], prof,
+                   seeds if seeds is not None else list(prof["seeds"]))
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent  # experiments/
+
+    def cell_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for t in self.tables.values():
+            seen.update(dict.fromkeys(t.cells))
+        return list(seen)
+
+    def runs(self, out: Path, data: str | None = None) -> list[Run]:
+        """Every (cell, seed) once, however many tables share the cell."""
+        runs = []
+        for cell in self.cell_names():
+            for seed in self.seeds:
+                tables = [t.name for t in self.tables.values() if cell in t.cells]
+                runs.append(self._run(cell, seed, tables, out, data))
+        return runs
+
+    def _run(self, cell: str, seed: int, tables: list[str], out: Path, data: str | None) -> Run:
+        spec, prof = self.cells[cell], self.profile_spec
+        recipe = self.recipes[spec["recipe"]]
+        files = ["base.yaml", *prof.get("configs", []), *recipe["configs"]]
+        files += [spec["delta"]] if spec.get("delta") else []
+        files += [prof["family"][recipe["family"]]] if recipe["family"] in prof.get("family", {}) else []
+        files += prof.get("after", [])
+        args = ["fit"] + [a for f in files for a in ("--config", str(self.root / f))]
+        args += list(spec.get("profile_args", {}).get(self.profile, []))
+        if data:
+            args.append(f"--data.root={data}")
+        run_dir = out / "runs"
+        args += [f"--seed_everything={seed}", f"--data.seed={seed}", f"--run.root={run_dir}",
+                 f"--run.name={cell}-s{seed}", f"--run.group={'+'.join(tables)}",
+                 f"--run.tags=[{self.profile},{'synthetic' if not data else Path(data).name}]",
+                 "--run.test_after_fit=true"]
+        return Run(cell, seed, tables, args, run_dir / f"{cell}-s{seed}")

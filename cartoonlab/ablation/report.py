@@ -1,0 +1,194 @@
+"""Results of an ablation: `ablation.csv`, `tables.md`, FID/KID bar plots and sample grids.
+
+Significance: a cell is marked when its per-seed FID differs from its table's
+baseline by Welch's t-test at p < 0.05 (two-sided). With 2-3 seeds the test has
+little power: an unmarked difference is "not shown to be real", not "no effect".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from pathlib import Path
+
+from cartoonlab.ablation.matrix import Matrix, Run
+from cartoonlab.ablation.runner import run_state
+from cartoonlab.utils import atomic_write_text
+
+COLUMNS = ["table", "cell", "seed", "status", "fid", "kid", "fid_photo", "kid_photo", "train_seconds",
+           "images_per_second", "seconds_per_epoch", "epochs", "fid_backbone", "error", "run_dir"]
+METRICS = {"fid": "test/fid_cartoon", "kid": "test/kid_cartoon", "fid_photo": "test/fid_photo",
+           "kid_photo": "test/kid_photo"}
+
+
+def rows(runs: list[Run]) -> list[dict]:
+    out = []
+    for r in runs:
+        s = run_state(r)
+        m = s.get("metrics", {})
+        epochs = s.get("epochs") or 0
+        row = {"table": "+".join(r.tables), "cell": r.cell, "seed": r.seed, "status": s.get("status", "missing"),
+               **{k: m.get(v) for k, v in METRICS.items()},
+               "train_seconds": s.get("train_seconds"), "images_per_second": s.get("images_per_second"),
+               "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
+               "epochs": epochs, "fid_backbone": s.get("fid_backbone"), "error": s.get("error"),
+               "run_dir": str(r.dir)}
+        out.append(row)
+    return out
+
+
+def write_csv(table_rows: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    w.writerows(table_rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as f:
+        rows_ = list(csv.DictReader(f))
+    for r in rows_:
+        for k in ("fid", "kid", "fid_photo", "kid_photo", "train_seconds", "images_per_second", "seconds_per_epoch"):
+            r[k] = float(r[k]) if r.get(k) not in (None, "") else None
+    return rows_
+
+
+def _values(table_rows: list[dict], cell: str, key: str) -> list[float]:
+    return [r[key] for r in table_rows if r["cell"] == cell and r[key] is not None and r["status"] == "finished"]
+
+
+def _fmt(vals: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    if not vals:
+        return "-"
+    mean = statistics.fmean(vals) * scale
+    if len(vals) == 1:
+        return f"{mean:.{digits}f} (n=1)"
+    return f"{mean:.{digits}f} ± {statistics.stdev(vals) * scale:.{digits}f}"
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    if len(a) < 2 or len(b) < 2:
+        return None
+    from scipy.stats import ttest_ind
+
+    p = ttest_ind(a, b, equal_var=False).pvalue
+    return None if math.isnan(p) else float(p)
+
+
+def hypothesis(matrix: Matrix, cell: str) -> str:
+    """The first comment line of the cell's delta YAML."""
+    delta = matrix.cells[cell].get("delta")
+    if not delta:
+        return matrix.cells[cell].get("note", "baseline recipe")
+    for line in (matrix.root / delta).read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | None = None) -> str:
+    note = matrix.profile_spec.get("note", "")
+    lines = [f"# Ablation results: profile `{matrix.profile}`", ""]
+    if note:
+        lines += [f"> {note}", ""]
+    lines += ["FID/KID of translated held-out photos against the held-out cartoons (and photos);",
+              "mean ± std over seeds. **\\*** marks a FID that differs from the table's baseline by "
+              "Welch's t-test, p < 0.05 (two-sided, per-seed FIDs); with 2-3 seeds only large, "
+              "consistent differences can pass it.", ""]
+    for t in matrix.tables.values():
+        base = _values(table_rows, t.baseline, "fid")
+        has_pub = bool(t.published)
+        head = ["cell", "hypothesis", "FID vs cartoons", "KID×1e3 vs cartoons", "FID vs photos",
+                "s/epoch", "Δ FID vs baseline"] + (["published FID (cartoons / photos)"] if has_pub else [])
+        lines += [f"## {t.name}: {t.title}", "", f"Source: {t.source}. Baseline: `{t.baseline}`.", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        if identity:
+            lines.append("| *identity (untranslated photos)* | lower bound of the task | "
+                         f"{identity['fid']:.1f} | {identity['kid'] * 1e3:.1f} | 0 | - | - |"
+                         + (" - |" if has_pub else ""))
+        for cell in t.cells:
+            fid = _values(table_rows, cell, "fid")
+            delta = "-"
+            if cell != t.baseline and fid and base:
+                p = welch_p(fid, base)
+                delta = f"{statistics.fmean(fid) - statistics.fmean(base):+.1f}" + (
+                    "\\*" if p is not None and p < 0.05 else "") + (f" (p={p:.2f})" if p is not None else "")
+            failed = [r for r in table_rows if r["cell"] == cell and r["status"] != "finished"]
+            status = f" ({len(failed)} run(s) {', '.join(sorted({r['status'] for r in failed}))})" if failed else ""
+            pub = t.published.get(cell, {})
+            pub_txt = (f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-")
+            row = [f"`{cell}`{status}", hypothesis(matrix, cell), _fmt(fid),
+                   _fmt(_values(table_rows, cell, "kid"), 1e3), _fmt(_values(table_rows, cell, "fid_photo")),
+                   _fmt(_values(table_rows, cell, "seconds_per_epoch")), delta] + ([pub_txt] if has_pub else [])
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def bar_plots(matrix: Matrix, table_rows: list[dict], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for t in matrix.tables.values():
+        fig, axes = plt.subplots(1, 2, figsize=(2 + 1.1 * len(t.cells), 3.2))
+        for ax, key, label in ((axes[0], "fid", "FID vs cartoons"), (axes[1], "kid", "KID vs cartoons")):
+            vals = [_values(table_rows, c, key) for c in t.cells]
+            means = [statistics.fmean(v) if v else 0 for v in vals]
+            errs = [statistics.stdev(v) if len(v) > 1 else 0 for v in vals]
+            ax.bar(range(len(t.cells)), means, yerr=errs, capsize=3,
+                   color=["0.5" if c == t.baseline else "C0" for c in t.cells])
+            ax.set_xticks(range(len(t.cells)), t.cells, rotation=40, ha="right", fontsize=7)
+            ax.set_title(label, fontsize=9)
+        fig.suptitle(f"{t.name}: {t.title}", fontsize=9)
+        fig.tight_layout()
+        path = out / f"{t.name}_bars.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size: int, out: Path,
+                 n: int = 6) -> list[Path]:
+    """One grid per table: the same test photos (top row) through every cell (seed of the first run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    from cartoonlab.data.folders import load_rgb
+    from cartoonlab.data.transforms import eval_transform, to_tensor, to_uint8
+    from cartoonlab.inference import load_generator, translate
+
+    tf = eval_transform(image_size)
+    x = torch.stack([to_tensor(tf(image=load_rgb(p))["image"]) for p in photos[:n]])
+    by_cell = {}
+    for r in runs:
+        ckpt = r.dir / "checkpoints" / "last.ckpt"
+        if r.cell not in by_cell and ckpt.exists():
+            by_cell[r.cell] = to_uint8(translate(load_generator(ckpt), x))
+    paths = []
+    for t in matrix.tables.values():
+        cells = [c for c in t.cells if c in by_cell]
+        rows_ = [("photo", to_uint8(x))] + [(c, by_cell[c]) for c in cells]
+        fig, axes = plt.subplots(len(rows_), 1, figsize=(1.1 * len(x), 1.15 * len(rows_)), squeeze=False)
+        for ax, (label, imgs) in zip(axes[:, 0], rows_):
+            ax.imshow(np.concatenate(list(imgs), axis=1))  # one row: n images side by side
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+        fig.suptitle(f"{t.name}: {t.title}", fontsize=8)
+        fig.tight_layout()
+        path = out / f"{t.name}_samples.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths

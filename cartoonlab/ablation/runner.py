@@ -1,0 +1,117 @@
+"""Run an ablation matrix: resumable, one subprocess per run, parallel, never half-written.
+
+- A run whose `metrics.json` holds test metrics (or status "diverged") is done
+  and skipped; any other run is (re)started, from its `last.ckpt` when there is
+  one, so killing the runner loses at most the work since the last checkpoint.
+- A run that fails or diverges is recorded with its status and error; the others go on.
+- `jobs` runs in parallel: one per GPU (CUDA_VISIBLE_DEVICES) when `gpus` are
+  given, else CPU processes sharing the cores.
+- Each run's output goes to `<run dir>.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cartoonlab.ablation.matrix import Matrix, Run
+
+DONE = ("finished", "diverged")
+
+
+def run_state(run: Run) -> dict:
+    path = run.dir / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def is_done(run: Run) -> bool:
+    state = run_state(run)
+    if state.get("status") == "diverged":
+        return True
+    return state.get("status") == "finished" and "test/fid_cartoon" in state.get("metrics", {})
+
+
+def command(run: Run) -> list[str]:
+    resume = run.dir / "checkpoints" / "last.ckpt"
+    return run.command() + ([f"--ckpt_path={resume}"] if resume.exists() else [])
+
+
+@dataclass
+class _Slot:
+    run: Run
+    proc: subprocess.Popen
+    started: float
+    log: object
+
+
+def _mark_failed(run: Run, code: int) -> None:
+    from cartoonlab.utils import atomic_write_text
+
+    state = run_state(run)
+    if state.get("status") in DONE and "test/fid_cartoon" in state.get("metrics", {}):
+        return
+    tail = (run.dir.parent / f"{run.name}.log").read_text().splitlines()[-5:]
+    state.update(status=state.get("status") if state.get("status") == "diverged" else "failed",
+                 error=f"exit code {code}: " + " | ".join(tail)[-600:])
+    atomic_write_text(run.dir / "metrics.json", json.dumps(state, indent=2, sort_keys=True))
+
+
+def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1,
+               gpus: list[str] | None = None, dry_run: bool = False, echo=print) -> list[Run]:
+    runs = matrix.runs(out, data)
+    todo = [r for r in runs if not is_done(r)]
+    echo(f"ablation {matrix.profile}: {len(runs)} runs ({len(matrix.cell_names())} cells x "
+         f"{len(matrix.seeds)} seeds), {len(runs) - len(todo)} already done, {len(todo)} to run")
+    if dry_run:
+        for r in todo:
+            echo(shlex.join(["cartoonlab", *command(r)[3:]]))
+        return runs
+    slots_free = list(gpus) if gpus else [None] * max(1, jobs)
+    threads = max(1, (os.cpu_count() or 1) // len(slots_free))
+    running: list[_Slot] = []
+    durations: list[float] = []
+    queue = list(todo)
+    try:
+        while queue or running:
+            while queue and slots_free:
+                run, gpu = queue.pop(0), slots_free.pop(0)
+                run.dir.parent.mkdir(parents=True, exist_ok=True)
+                env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+                if gpu is not None:
+                    env["CUDA_VISIBLE_DEVICES"] = gpu
+                log = open(run.dir.parent / f"{run.name}.log", "a")
+                proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env)
+                running.append(_Slot(run, proc, time.time(), log))
+                slot_tag = gpu if gpu is not None else len(running)
+                running[-1].gpu = gpu  # type: ignore[attr-defined]
+                echo(f"  start {run.name} (slot {slot_tag})")
+            time.sleep(0.5)
+            for slot in [s for s in running if s.proc.poll() is not None]:
+                running.remove(slot)
+                slot.log.close()
+                slots_free.append(slot.gpu)  # type: ignore[attr-defined]
+                durations.append(time.time() - slot.started)
+                if slot.proc.returncode != 0:
+                    _mark_failed(slot.run, slot.proc.returncode)
+                state = run_state(slot.run)
+                done = sum(is_done(r) for r in runs)
+                left = len(queue) + len(running)
+                eta = sum(durations) / len(durations) * left / max(1, len(slots_free) + len(running))
+                fid = state.get("metrics", {}).get("test/fid_cartoon")
+                echo(f"[{done}/{len(runs)} done, {len(running)} running, {len(queue)} left, ETA {eta / 60:.1f} min] "
+                     f"{slot.run.name}: {state.get('status', 'failed')} in {durations[-1]:.0f}s"
+                     + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
+                     + (f" ({state['error'][:120]})" if state.get("error") else ""))
+    except KeyboardInterrupt:
+        for slot in running:
+            slot.proc.terminate()
+        for slot in running:
+            slot.proc.wait()
+        echo("interrupted: finished runs are kept; run again to resume the others from their checkpoints")
+        raise
+    return runs

@@ -1,0 +1,96 @@
+"""`cartoonlab ablation run|status|report`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "run the ablation matrix (resumable), show its progress, write tables and plots"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--matrix", default="experiments/ablation.yaml", help="the matrix file")
+    p.add_argument("--profile", default="quick", help="quick (CPU, synthetic data) or paper (GPU)")
+    p.add_argument("--out", default=None, help="results folder (default results/<profile>)")
+    p.add_argument("--data", default=None, help="a CycleGAN-layout folder (default: the profile's data)")
+    p.add_argument("--seeds", default=None, help='seeds, e.g. "0 1 2" (default: the profile\'s)')
+    p.add_argument("--tables", default=None, help='subset of tables, e.g. "T1 T3"')
+    p.add_argument("--cells", default=None, help="subset of cells")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+    p = sub.add_parser("run", help="run every (cell, seed) not done yet, then write the report",
+                       description="Runs each (cell, seed) as `cartoonlab fit`; finished runs are skipped, "
+                       "interrupted ones resume from their last checkpoint. Ctrl-C is safe.")
+    _common(p)
+    p.add_argument("--jobs", type=int, default=1, help="parallel runs on CPU (default 1)")
+    p.add_argument("--gpus", default=None, help='GPU ids, one run per GPU in parallel, e.g. "0 1 2 3"')
+    p.add_argument("--dry-run", action="store_true", help="print the `cartoonlab fit` commands and stop")
+    p.set_defaults(func=run)
+    p = sub.add_parser("status", help="which runs are done, failed or left")
+    _common(p)
+    p.set_defaults(func=status)
+    p = sub.add_parser("report", help="write ablation.csv, tables.md, bar plots and sample grids")
+    _common(p)
+    p.set_defaults(func=report)
+
+
+def _matrix(args):
+    from cartoonlab.ablation.matrix import Matrix
+
+    split = (lambda s: s.replace(",", " ").split() if s else None)
+    seeds = [int(s) for s in split(args.seeds)] if args.seeds else None
+    m = Matrix.load(args.matrix, args.profile, seeds=seeds, tables=split(args.tables), cells=split(args.cells))
+    return m, Path(args.out or f"results/{args.profile}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cartoonlab.ablation.runner import run_matrix
+
+    m, out = _matrix(args)
+    runs = run_matrix(m, out, data=args.data, jobs=args.jobs, gpus=args.gpus.split() if args.gpus else None,
+                      dry_run=args.dry_run)
+    if not args.dry_run:
+        report(args)
+    return 0 if all(_status(r) in ("finished", "diverged") for r in runs) or args.dry_run else 1
+
+
+def _status(run) -> str:
+    from cartoonlab.ablation.runner import is_done, run_state
+
+    state = run_state(run)
+    if is_done(run):
+        return state["status"]
+    return state.get("status", "not started") if state.get("status") != "finished" else "testing"
+
+
+def status(args: argparse.Namespace) -> int:
+    m, out = _matrix(args)
+    runs = m.runs(out, args.data)
+    counts: dict[str, int] = {}
+    for r in runs:
+        s = _status(r)
+        counts[s] = counts.get(s, 0) + 1
+        print(f"  {r.name:32s} {s}")
+    print(f"{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from cartoonlab.ablation.report import bar_plots, rows, sample_grids, tables_markdown, write_csv
+    from cartoonlab.ablation.identity import identity_row, reference_photos
+    from cartoonlab.utils import atomic_write_text
+
+    m, out = _matrix(args)
+    runs = m.runs(out, args.data)
+    table_rows = rows(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(table_rows, out / "ablation.csv")
+    identity = identity_row(runs)
+    atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity))
+    plots = bar_plots(m, table_rows, out)
+    photos, size = reference_photos(runs)
+    grids = sample_grids(m, runs, photos, size, out) if photos else []
+    print(f"wrote {out / 'ablation.csv'}, {out / 'tables.md'}, {len(plots)} bar plots, {len(grids)} sample grids")
+    return 0
