@@ -4,11 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# make ablation variables: PROFILE=quick|paper  DATA=<CycleGAN-layout dir>  SEEDS="0 1 2"
+# CELLS="cyclegan cartoongan"  TABLES="T1 T3"  GPUS="0 1 2 3"  JOBS=<parallel CPU runs>
+PROFILE ?= quick
+DATA    ?=
+SEEDS   ?=
+CELLS   ?=
+TABLES  ?=
+GPUS    ?=
+JOBS    ?= 2
+ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS),--seeds "$(SEEDS)") \
+	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)")
+
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-all lint format clean
+.PHONY: help venv ablation ablation-status ablation-report test test-all lint format clean
 
 help: ## show this help
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +31,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install cartoonlab with its dev tools (once)
+
+ablation: $(STAMP) ## run the ablation matrix (resumable) and write results/$(PROFILE)/
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab ablation run $(ABLATION_ARGS) \
+		$(if $(GPUS),--gpus "$(GPUS)",--jobs $(JOBS))
+
+ablation-status: $(STAMP) ## which ablation runs are done, failed or left
+	$(BIN)/cartoonlab ablation status $(ABLATION_ARGS)
+
+ablation-report: $(STAMP) ## rewrite results/$(PROFILE)/ tables, plots and CSV from the runs
+	$(BIN)/cartoonlab ablation report $(ABLATION_ARGS)
 
 test: $(STAMP) ## run the fast test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest -q

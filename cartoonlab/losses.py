@@ -62,19 +62,25 @@ class ContentLoss(nn.Module):
     """L_con = || phi(G(p)) - phi(p) ||_1  (CartoonGAN, Eq. 3), phi a frozen extractor.
 
     `kind="l2"` uses the squared error instead. The target features are computed
-    without gradient.
+    without gradient. `normalize=True` divides by the mean |phi(p)| (not in the
+    paper): the loss then has the same scale for any extractor (VGG vs ResNet,
+    ImageNet vs random weights), so one content weight fits all.
     """
 
-    def __init__(self, kind: Literal["l1", "l2"] = "l1") -> None:
+    def __init__(self, kind: Literal["l1", "l2"] = "l1", normalize: bool = False) -> None:
         super().__init__()
-        self.kind = kind
+        self.kind, self.normalize = kind, normalize
 
     def forward(self, phi: nn.Module, generated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = phi(source)
         out = phi(generated)
         dist = F.l1_loss if self.kind == "l1" else F.mse_loss
-        return dist(out.float(), target.float())
+        loss = dist(out.float(), target.float())
+        if self.normalize:
+            scale = target.float().abs().mean()
+            loss = loss / (scale if self.kind == "l1" else scale.square()).clamp(min=1e-8)
+        return loss
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,9 @@ class Matrix:
 
     @property
     def root(self) -> Path:
-        return self.path.parent  # experiments/
+        """Config paths are relative to the matrix file, or to its `config_root`."""
+        spec_root = yaml.safe_load(self.path.read_text()).get("config_root")
+        return (self.path.parent / spec_root).resolve() if spec_root else self.path.parent
 
     def cell_names(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -106,7 +106,7 @@ def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | Non
         lines += [f"## {t.name}: {t.title}", "", f"Source: {t.source}. Baseline: `{t.baseline}`.", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         if identity:
-            lines.append("| *identity (untranslated photos)* | lower bound of the task | "
+            lines.append("| *identity (untranslated photos)* | no translation: the score to beat | "
                          f"{identity['fid']:.1f} | {identity['kid'] * 1e3:.1f} | 0 | - | - |"
                          + (" - |" if has_pub else ""))
         for cell in t.cells:

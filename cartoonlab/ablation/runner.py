@@ -36,6 +36,18 @@ def is_done(run: Run) -> bool:
     return state.get("status") == "finished" and "test/fid_cartoon" in state.get("metrics", {})
 
 
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the runner dies, even by SIGKILL (Linux), so a killed
+    runner never leaves a run writing behind the next one's back."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def command(run: Run) -> list[str]:
     resume = run.dir / "checkpoints" / "last.ckpt"
     return run.command() + ([f"--ckpt_path={resume}"] if resume.exists() else [])
@@ -85,7 +97,8 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
                 if gpu is not None:
                     env["CUDA_VISIBLE_DEVICES"] = gpu
                 log = open(run.dir.parent / f"{run.name}.log", "a")
-                proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env)
+                proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        preexec_fn=_die_with_parent)
                 running.append(_Slot(run, proc, time.time(), log))
                 slot_tag = gpu if gpu is not None else len(running)
                 running[-1].gpu = gpu  # type: ignore[attr-defined]

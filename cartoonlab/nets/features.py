@@ -31,10 +31,12 @@ class ContentExtractor(nn.Module, Configurable):
     """Features of an ImageNet network, for the content loss.
 
     Args:
-        arch: vgg19 | vgg19_bn (cut at conv4_4, before its ReLU: CartoonGAN) or
-            resnet50 | resnet101 (cut after `layer`: the DIYA post, seed 001).
-        layer: for ResNets, "layer2" (512 ch, stride 8: the shape of conv4_4) or
-            "layer3" (1024 ch, stride 16). Ignored for VGG.
+        arch: vgg19 | vgg19_bn (CartoonGAN) or resnet50 | resnet101 (the DIYA
+            post, seed 001).
+        layer: where to cut, None for the papers' choice. VGG: "convX_Y", cut
+            before that conv's ReLU (default "conv4_4": CartoonGAN). ResNet:
+            "layer1" | "layer2" (default; 512 ch, stride 8, the shape of conv4_4)
+            | "layer3". Shallower cuts suit random weights (the quick profile).
         weights: "imagenet" loads torchvision's ImageNet weights (cached in
             `$TORCH_HOME/hub/checkpoints`, downloaded when missing); None gives
             random weights on purpose (tests, offline demos) and warns.
@@ -47,7 +49,7 @@ class ContentExtractor(nn.Module, Configurable):
             upsamples to 224); None keeps the input size.
     """
 
-    def __init__(self, arch: Arch = "vgg19", layer: str = "layer2", weights: Literal["imagenet"] | None = "imagenet",
+    def __init__(self, arch: Arch = "vgg19", layer: str | None = None, weights: Literal["imagenet"] | None = "imagenet",
                  input_norm: InputNorm = "imagenet", input_size: int | None = None) -> None:
         super().__init__()
         self.input_norm, self.input_size, self.random_weights = input_norm, input_size, weights is None
@@ -105,16 +107,23 @@ def _build(arch: str, weights: str | None) -> nn.Module:
 
 def _truncate(net: nn.Module, arch: str, layer: str) -> nn.Module:
     if arch.startswith("vgg"):
-        # conv4_4 is the 12th conv (2+2+4+4); stop before the ReLU that follows it
+        # VGG19 blocks have 2, 2, 4, 4, 4 convs: convX_Y is conv number sum(blocks before X) + Y
+        layer = layer or "conv4_4"
+        try:
+            block, idx = (int(v) for v in layer.removeprefix("conv").split("_"))
+            target = sum((2, 2, 4, 4, 4)[: block - 1]) + idx
+        except ValueError:
+            raise ValueError(f"VGG content layer must look like conv4_4, got {layer!r}") from None
         layers, convs = [], 0
-        for m in net.features:
-            if isinstance(m, nn.ReLU) and convs == 12:
+        for m in net.features:  # stop before the ReLU that follows the target conv
+            if isinstance(m, nn.ReLU) and convs == target:
                 break
             convs += isinstance(m, nn.Conv2d)
             layers.append(m)
         return nn.Sequential(*layers)
     stages = ["layer1", "layer2", "layer3", "layer4"]
-    if layer not in stages[1:3]:
-        raise ValueError(f"ResNet content layer must be layer2 or layer3, got {layer!r}")
+    layer = layer or "layer2"
+    if layer not in stages[:3]:
+        raise ValueError(f"ResNet content layer must be layer1, layer2 or layer3, got {layer!r}")
     keep = stages[: stages.index(layer) + 1]
     return nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, *(getattr(net, k) for k in keep))

@@ -37,6 +37,8 @@ class CartoonGAN(GANSystem):
             "hinge" | "wgangp". `gan_on_probabilities`: the DIYA "LSGAN" (MSE on
             sigmoid outputs).
         content_weight: w_con (10, paper). `content_kind`: l1 (paper) | l2.
+            `content_normalize`: divide by the mean target feature magnitude (not
+            in the paper; used by the quick profile's random-weight extractors).
         smooth_weight: weight of the edge-smoothed negatives in D's loss; 0
             disables them (ablation). Batches without "cartoon_smooth" get them
             computed on the fly (kornia, on the batch's device). Which smoothing
@@ -59,6 +61,7 @@ class CartoonGAN(GANSystem):
         gan_on_probabilities: bool = False,
         content_weight: float = 10.0,
         content_kind: Literal["l1", "l2"] = "l1",
+        content_normalize: bool = False,
         adv_weight: float = 1.0,
         smooth_weight: float = 1.0,
         d_reduction: Literal["mean", "sum"] = "mean",
@@ -74,7 +77,7 @@ class CartoonGAN(GANSystem):
         self.phi = content_net or ContentExtractor(arch="vgg19")
         self.optimizer_g, self.optimizer_d = optimizer_g or adam, optimizer_d or adam
         self.gan = GANLoss(gan_mode, on_probabilities=gan_on_probabilities)
-        self.content = ContentLoss(content_kind)
+        self.content = ContentLoss(content_kind, normalize=content_normalize)
         self.pools = {"fake": ImagePool(pool_size)}
 
     def configure_optimizers(self):
