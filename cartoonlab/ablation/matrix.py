@@ -100,9 +100,10 @@ class Matrix:
     def _run(self, cell: str, seed: int, tables: list[str], out: Path, data: str | None) -> Run:
         spec, prof = self.cells[cell], self.profile_spec
         recipe = self.recipes[spec["recipe"]]
+        # base < profile data < recipe < profile's family overrides < cell delta < profile
         files = ["base.yaml", *prof.get("configs", []), *recipe["configs"]]
-        files += [spec["delta"]] if spec.get("delta") else []
         files += [prof["family"][recipe["family"]]] if recipe["family"] in prof.get("family", {}) else []
+        files += [spec["delta"]] if spec.get("delta") else []
         files += prof.get("after", [])
         args = ["fit"] + [a for f in files for a in ("--config", str(self.root / f))]
         args += list(spec.get("profile_args", {}).get(self.profile, []))

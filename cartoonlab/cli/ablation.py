@@ -78,8 +78,8 @@ def status(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.report import bar_plots, rows, sample_grids, tables_markdown, write_csv
     from cartoonlab.ablation.identity import identity_row, reference_photos
+    from cartoonlab.ablation.report import bar_plots, rows, sample_grids, tables_markdown, write_csv
     from cartoonlab.utils import atomic_write_text
 
     m, out = _matrix(args)

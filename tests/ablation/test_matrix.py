@@ -1,4 +1,3 @@
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,17 +41,23 @@ def test_subsets_and_unknown_names():
 
 
 @pytest.mark.parametrize("profile", ["quick", "paper"])
-def test_every_cell_config_parses(profile, tmp_path):
-    """`cartoonlab fit ... --print_config` for every run of the profile (one process per cell)."""
+def test_every_cell_config_parses(profile, tmp_path, capsys):
+    """`cartoonlab fit ... --print_config` for every cell of the profile."""
+    from cartoonlab.cli import main
+
     m = Matrix.load(EXP / "ablation.yaml", profile, seeds=[0])
     for run in m.runs(tmp_path, data=str(tmp_path) if profile == "paper" else None):
-        proc = subprocess.run([*run.command(), "--print_config"], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"{run.cell}: {proc.stderr[-2000:]}"
-        assert "class_path: cartoonlab.systems." in proc.stdout
+        with pytest.raises(SystemExit) as exc:
+            main([*run.args, "--print_config"])
+        out = capsys.readouterr().out
+        assert exc.value.code == 0, run.cell
+        assert "class_path: cartoonlab.systems." in out, run.cell
         if profile == "quick":
-            assert "image_size: 32" in proc.stdout, run.cell
+            assert "image_size: 32" in out and "max_epochs: 12" in out, run.cell
         if run.cell == "cyclegan_unet":
-            assert "UnetGenerator" in proc.stdout
+            assert "UnetGenerator" in out and "num_downs: " + ("5" if profile == "quick" else "8") in out
+        if run.cell in ("cartoongan_resnet", "improved"):
+            assert "arch: resnet101" in out
 
 
 def test_dry_run_prints_the_commands(tmp_path, capsys):
@@ -63,3 +68,22 @@ def test_dry_run_prints_the_commands(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("cartoonlab fit --config") == len(MATRIX.seeds)
     assert "--run.name=cyclegan-s0" in out and sys.executable not in out
+
+
+@pytest.mark.slow
+def test_every_cell_trains_a_few_steps(tmp_path):
+    """Every cell of the quick profile, one short epoch each (`make test-all`)."""
+    import json
+
+    from cartoonlab.cli import main
+
+    m = Matrix.load(EXP / "ablation.yaml", "quick", seeds=[0])
+    short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--run.test_after_fit=false",
+             "--run.wandb=disabled", "--data.synthetic_n=48"]
+    for run in m.runs(tmp_path):
+        args = [*run.args, *short]
+        if run.cell in ("cyclegan_init",):
+            args.append("--model.init_args.init_epochs=0")
+        main(args)
+        state = json.loads((run.dir / "metrics.json").read_text())
+        assert state["status"] == "finished", run.cell
