@@ -39,7 +39,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _matrix(args):
     from cartoonlab.ablation.matrix import Matrix
 
-    split = (lambda s: s.replace(",", " ").split() if s else None)
+    def split(text: str | None) -> list[str] | None:
+        return text.replace(",", " ").split() if text else None
+
     seeds = [int(s) for s in split(args.seeds)] if args.seeds else None
     m = Matrix.load(args.matrix, args.profile, seeds=seeds, tables=split(args.tables), cells=split(args.cells))
     return m, Path(args.out or f"results/{args.profile}")
