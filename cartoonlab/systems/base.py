@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -140,8 +141,10 @@ class GANSystem(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         # by hand, before ModelCheckpoint's epoch-end save (monitoring callbacks run last)
-        for sch in self.lr_schedulers() or []:
-            sch.step()
+        with warnings.catch_warnings():  # D's optimizer has not stepped yet in the init phase
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            for sch in self.lr_schedulers() or []:
+                sch.step()
         if self._t_epoch is not None:
             self.log("train/epoch_seconds", time.perf_counter() - self._t_epoch, on_epoch=True, on_step=False)
 
