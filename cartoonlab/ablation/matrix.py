@@ -32,6 +32,7 @@ class Run:
     tables: list[str]
     args: list[str]  # arguments after `cartoonlab`
     dir: Path
+    same_as: str | None = None  # under this profile, the cell is this other cell: its run is reused
 
     @property
     def name(self) -> str:
@@ -89,12 +90,18 @@ class Matrix:
         return list(seen)
 
     def runs(self, out: Path, data: str | None = None) -> list[Run]:
-        """Every (cell, seed) once, however many tables share the cell."""
+        """Every (cell, seed) once, however many tables share the cell. A cell the
+        profile declares `same_as` another (identical there) reuses that cell's run."""
         runs = []
+        same_as = self.profile_spec.get("same_as", {})
         for cell in self.cell_names():
             for seed in self.seeds:
                 tables = [t.name for t in self.tables.values() if cell in t.cells]
-                runs.append(self._run(cell, seed, tables, out, data))
+                if cell in same_as:
+                    twin = self._run(same_as[cell], seed, tables, out, data)
+                    runs.append(Run(cell, seed, tables, twin.args, twin.dir, same_as=same_as[cell]))
+                else:
+                    runs.append(self._run(cell, seed, tables, out, data))
         return runs
 
     def _run(self, cell: str, seed: int, tables: list[str], out: Path, data: str | None) -> Run:

@@ -145,12 +145,7 @@ def bar_plots(matrix: Matrix, table_rows: list[dict], out: Path) -> list[Path]:
                    color=["0.5" if c == t.baseline else "C0" for c in t.cells])
             ax.set_xticks(range(len(t.cells)), t.cells, rotation=40, ha="right", fontsize=7)
             ax.set_title(label, fontsize=9)
-        fig.suptitle(f"{t.name}: {t.title}", fontsize=9)
-        fig.tight_layout()
-        path = out / f"{t.name}_bars.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, t, out / f"{t.name}_bars.png"))
     return paths
 
 
@@ -185,10 +180,20 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-        fig.suptitle(f"{t.name}: {t.title}", fontsize=8)
-        fig.tight_layout()
-        path = out / f"{t.name}_samples.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, t, out / f"{t.name}_samples.png"))
     return paths
+
+
+def _save(fig, table, path: Path) -> Path:
+    """Title, save (to a temporary name, then rename: never a half-written PNG), close."""
+    import os
+
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(f"{table.name}: {table.title}", fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

@@ -76,9 +76,11 @@ def _mark_failed(run: Run, code: int) -> None:
 def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1,
                gpus: list[str] | None = None, dry_run: bool = False, echo=print) -> list[Run]:
     runs = matrix.runs(out, data)
-    todo = [r for r in runs if not is_done(r)]
-    echo(f"ablation {matrix.profile}: {len(runs)} runs ({len(matrix.cell_names())} cells x "
-         f"{len(matrix.seeds)} seeds), {len(runs) - len(todo)} already done, {len(todo)} to run")
+    unique = list({r.dir: r for r in reversed(runs)}.values())[::-1]  # a reused run executes once
+    todo = [r for r in unique if not is_done(r)]
+    echo(f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
+         f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "
+         f"{len(unique) - len(todo)} already done, {len(todo)} to run")
     if dry_run:
         for r in todo:
             echo(shlex.join(["cartoonlab", *command(r)[3:]]))
@@ -112,11 +114,11 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
                 if slot.proc.returncode != 0:
                     _mark_failed(slot.run, slot.proc.returncode)
                 state = run_state(slot.run)
-                done = sum(is_done(r) for r in runs)
+                done = sum(is_done(r) for r in unique)
                 left = len(queue) + len(running)
                 eta = sum(durations) / len(durations) * left / max(1, len(slots_free) + len(running))
                 fid = state.get("metrics", {}).get("test/fid_cartoon")
-                echo(f"[{done}/{len(runs)} done, {len(running)} running, {len(queue)} left, ETA {eta / 60:.1f} min] "
+                echo(f"[{done}/{len(unique)} done, {len(running)} running, {len(queue)} left, ETA {eta / 60:.1f} min] "
                      f"{slot.run.name}: {state.get('status', 'failed')} in {durations[-1]:.0f}s"
                      + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
                      + (f" ({state['error'][:120]})" if state.get("error") else ""))

@@ -89,6 +89,17 @@ def _build(arch: str, weights: str | None) -> nn.Module:
     if weights is None:
         warnings.warn(f"{arch} content network has RANDOM weights (weights=None); content "
                       "losses are not comparable to runs with ImageNet weights", stacklevel=3)
+        if arch.startswith("vgg"):  # the features only: a random 120M-parameter classifier is slow to init
+            from torchvision.models.vgg import cfgs, make_layers
+
+            features = make_layers(cfgs["E"], batch_norm=arch == "vgg19_bn")
+            net = nn.Module()  # initialized as torchvision's VGG does
+            net.features = features
+            for m in features.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+            return net
         return builder(weights=None)
     if weights != "imagenet":
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")

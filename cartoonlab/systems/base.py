@@ -2,9 +2,10 @@
 
 Manual optimization; one `optimize` helper (zero_grad -> manual_backward ->
 clip -> step); learning rates as a pure function of the epoch, stepped by hand
-at the end of each epoch (before the epoch-end checkpoint is written); non-finite losses stop the run as "diverged" without
-touching the weights; sample grids; complete checkpoints (pools, RNG states,
-status, and the generator's constructor arguments for `cartoonize`).
+at the end of each epoch (before the epoch-end checkpoint is written);
+non-finite losses stop the run as "diverged" without touching the weights;
+validation losses, sample grids and FID/KID; complete checkpoints (pools, RNG
+states, status, and the generator's constructor arguments for `cartoonize`).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class GANSystem(L.LightningModule):
         channels_last: convert networks and inputs to channels-last memory.
         compile: `torch.compile` the networks (in place; checkpoint keys unchanged).
         n_samples: photos in the validation sample grid.
-        fid_every_n_epochs: validation FID/KID against the held-out cartoons every
-            N validation epochs (0: never; `test` always reports them).
+        fid_every_n_epochs: validation FID/KID against the held-out cartoons at the
+            end of every N-th epoch (0: never; `test` always reports them).
         fid_backbone: auto | torch-fidelity | fid-helper (see cartoonlab.metrics).
     """
 
@@ -97,6 +98,12 @@ class GANSystem(L.LightningModule):
             return lr_factor(epoch, hp.init_epochs, init_factor, hp.n_epochs, hp.n_epochs_decay,
                              list(hp.lr_milestones or []), hp.lr_gamma)
         return factor
+
+    def with_schedulers(self, opt_g, opt_d):
+        """`configure_optimizers`' return value: both optimizers and their LambdaLRs."""
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.schedule(o.defaults["lr"], generator=g))
+                      for o, g in ((opt_g, True), (opt_d, False))]
+        return [opt_g, opt_d], schedulers
 
     @property
     def in_init_phase(self) -> bool:

@@ -81,10 +81,7 @@ class CartoonGAN(GANSystem):
         self.pools = {"fake": ImagePool(pool_size)}
 
     def configure_optimizers(self):
-        opt_g, opt_d = self.optimizer_g(self.G.parameters()), self.optimizer_d(self.D.parameters())
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.schedule(o.defaults["lr"], generator=g))
-                      for o, g in ((opt_g, True), (opt_d, False))]
-        return [opt_g, opt_d], schedulers
+        return self.with_schedulers(self.optimizer_g(self.G.parameters()), self.optimizer_d(self.D.parameters()))
 
     # ---- the algorithm ----
     def training_step(self, batch: dict, batch_idx: int) -> None:

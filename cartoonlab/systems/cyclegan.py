@@ -13,6 +13,7 @@ Per batch, as in the reference implementation (G step first, then D):
 from __future__ import annotations
 
 import copy
+from typing import Literal
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
@@ -56,7 +57,7 @@ class CycleGAN(GANSystem):
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.5,
         pool_size: int = 50,
-        pool_mode: str = "swap",
+        pool_mode: Literal["swap", "sample"] = "swap",
         smooth_weight: float = 0.0,
         gp_weight: float = 10.0,
         n_critic: int = 1,
@@ -73,11 +74,8 @@ class CycleGAN(GANSystem):
                       "fake_x": ImagePool(pool_size, pool_mode, seed=2)}
 
     def configure_optimizers(self):
-        opt_g = self.optimizer_g([*self.G.parameters(), *self.F.parameters()])
-        opt_d = self.optimizer_d([*self.D_X.parameters(), *self.D_Y.parameters()])
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.schedule(o.defaults["lr"], generator=g))
-                      for o, g in ((opt_g, True), (opt_d, False))]
-        return [opt_g, opt_d], schedulers
+        return self.with_schedulers(self.optimizer_g([*self.G.parameters(), *self.F.parameters()]),
+                                    self.optimizer_d([*self.D_X.parameters(), *self.D_Y.parameters()]))
 
     # ---- the algorithm ----
     def training_step(self, batch: dict, batch_idx: int) -> None:

@@ -104,12 +104,14 @@ def test_wandb_offline_writes_locally(tmp_path):
 def test_ddp_on_two_cpu_processes(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "cartoonlab", *fit_args("cyclegan", tmp_path), "--trainer.accelerator=cpu",
-           "--trainer.devices=2", "--trainer.strategy=ddp_find_unused_parameters_true", "--trainer.max_epochs=1"]
+           "--trainer.devices=2", "--trainer.strategy=ddp_find_unused_parameters_true", "--trainer.max_epochs=1",
+           "--model.init_args.fid_every_n_epochs=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "finished"
     assert metrics["train_images"] == 2 * 3 * 4, "2 ranks x 3 batches x 4 images"
+    assert metrics["metrics"]["val/fid"] > 0, "FID over fakes gathered from both ranks"
 
 
 @pytest.mark.parametrize("switch", ["--trainer.precision=bf16-mixed", "--model.init_args.channels_last=true",
