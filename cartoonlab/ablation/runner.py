@@ -59,6 +59,7 @@ class _Slot:
     proc: subprocess.Popen
     started: float
     log: object
+    gpu: str | None
 
 
 def _mark_failed(run: Run, code: int) -> None:
@@ -76,7 +77,9 @@ def _mark_failed(run: Run, code: int) -> None:
 def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1,
                gpus: list[str] | None = None, dry_run: bool = False, echo=print) -> list[Run]:
     runs = matrix.runs(out, data)
-    unique = list({r.dir: r for r in reversed(runs)}.values())[::-1]  # a reused run executes once
+    own = [r for r in runs if r.same_as is None]
+    dirs = {r.dir for r in own}
+    unique = own + [r for r in runs if r.same_as is not None and r.dir not in dirs]  # reused runs execute once
     todo = [r for r in unique if not is_done(r)]
     echo(f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
          f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "
@@ -101,15 +104,13 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
                 log = open(run.dir.parent / f"{run.name}.log", "a")
                 proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env,
                                         preexec_fn=_die_with_parent)
-                running.append(_Slot(run, proc, time.time(), log))
-                slot_tag = gpu if gpu is not None else len(running)
-                running[-1].gpu = gpu  # type: ignore[attr-defined]
-                echo(f"  start {run.name} (slot {slot_tag})")
+                running.append(_Slot(run, proc, time.time(), log, gpu))
+                echo(f"  start {run.name}" + (f" on GPU {gpu}" if gpu is not None else ""))
             time.sleep(0.5)
             for slot in [s for s in running if s.proc.poll() is not None]:
                 running.remove(slot)
                 slot.log.close()
-                slots_free.append(slot.gpu)  # type: ignore[attr-defined]
+                slots_free.append(slot.gpu)
                 durations.append(time.time() - slot.started)
                 if slot.proc.returncode != 0:
                     _mark_failed(slot.run, slot.proc.returncode)

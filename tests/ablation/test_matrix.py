@@ -87,3 +87,10 @@ def test_every_cell_trains_a_few_steps(tmp_path):
         main(args)
         state = json.loads((run.dir / "metrics.json").read_text())
         assert state["status"] == "finished", run.cell
+
+
+def test_cells_identical_under_a_profile_share_their_run():
+    quick = {r.name: r for r in MATRIX.runs(Path("o"))}
+    assert quick["velog-s0"].dir == quick["cyclegan-s0"].dir and quick["velog-s0"].same_as == "cyclegan"
+    paper = {r.name: r for r in Matrix.load(EXP / "ablation.yaml", "paper").runs(Path("o"), data="d")}
+    assert paper["velog-s0"].dir != paper["cyclegan-s0"].dir and paper["velog-s0"].same_as is None
