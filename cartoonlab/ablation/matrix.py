@@ -51,6 +51,7 @@ class Matrix:
     recipes: dict[str, dict]
     profile_spec: dict
     seeds: list[int]
+    root: Path  # config paths are relative to this: the matrix file's folder, or its `config_root`
 
     @classmethod
     def load(cls, path: str | Path, profile: str = "quick", seeds: list[int] | None = None,
@@ -74,14 +75,10 @@ class Matrix:
             if missing:
                 raise ValueError(f"table {t.name} uses undefined cells {sorted(missing)}")
         prof = spec["profiles"][profile]
+        root = (path.parent / spec["config_root"]).resolve() if spec.get("config_root") else path.parent
         return cls(path, profile, chosen, spec["cells"], spec["recipes"], prof,
-                   seeds if seeds is not None else list(prof["seeds"]))
+                   seeds if seeds is not None else list(prof["seeds"]), root)
 
-    @property
-    def root(self) -> Path:
-        """Config paths are relative to the matrix file, or to its `config_root`."""
-        spec_root = yaml.safe_load(self.path.read_text()).get("config_root")
-        return (self.path.parent / spec_root).resolve() if spec_root else self.path.parent
 
     def cell_names(self) -> list[str]:
         seen: dict[str, None] = {}

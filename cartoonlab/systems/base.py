@@ -19,6 +19,7 @@ import lightning as L
 import torch
 import torchvision
 
+from cartoonlab.data.edges import edge_smooth_torch
 from cartoonlab.losses import ImagePool
 from cartoonlab.systems.evaluation import TranslationEvaluator
 
@@ -108,6 +109,15 @@ class GANSystem(L.LightningModule):
     @property
     def in_init_phase(self) -> bool:
         return self.current_epoch < self.hparams.init_epochs
+
+    def smoothed(self, batch: dict, cartoons: torch.Tensor) -> torch.Tensor | None:
+        """Edge-smoothed cartoons for D, when `smooth_weight` asks for them: the batch's
+        (cached by the DataModule), else computed on the fly on the batch's device."""
+        if not self.hparams.get("smooth_weight"):
+            return None
+        if "cartoon_smooth" in batch:
+            return self.prep(batch["cartoon_smooth"])
+        return edge_smooth_torch(cartoons)
 
     def optimize(self, opt, loss: torch.Tensor) -> None:
         """zero_grad -> manual_backward -> (clip) -> step, for one optimizer."""

@@ -18,7 +18,6 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from cartoonlab.data.edges import edge_smooth_torch
 from cartoonlab.losses import ContentLoss, GANLoss, GANMode, ImagePool, gradient_penalty
 from cartoonlab.nets.discriminators import CartoonGANDiscriminator
 from cartoonlab.nets.features import ContentExtractor
@@ -90,9 +89,11 @@ class CartoonGAN(GANSystem):
         if self.in_init_phase:  # Sec. 3.3: reconstruct content only
             self.init_step(opt_g, p)
         else:
-            fake = self.G(p)
+            g_turn = batch_idx % self.hparams.n_critic == 0
+            with torch.set_grad_enabled(g_turn):  # no graph for G on critic-only steps
+                fake = self.G(p)
             self.d_step(opt_d, c, self.smoothed(batch, c), fake.detach())
-            if batch_idx % self.hparams.n_critic == 0:
+            if g_turn:
                 self.g_step(opt_g, p, fake)
         self.log_throughput(p.size(0))
 
@@ -131,13 +132,6 @@ class CartoonGAN(GANSystem):
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, terms["g_total"])
         self.log_terms("train", terms, batch_size=len(fake))
-
-    def smoothed(self, batch: dict, c: torch.Tensor) -> torch.Tensor | None:
-        if not self.hparams.smooth_weight:
-            return None
-        if "cartoon_smooth" in batch:
-            return self.prep(batch["cartoon_smooth"])
-        return edge_smooth_torch(c)
 
     # ---- evaluation ----
     def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:

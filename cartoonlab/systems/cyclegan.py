@@ -81,14 +81,15 @@ class CycleGAN(GANSystem):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         x, y = self.prep(batch["photo"]), self.prep(batch["cartoon"])
         opt_g, opt_d = self.optimizers()
-        fake_y, fake_x = self.G(x), self.F(y)
+        g_turn = self.in_init_phase or batch_idx % self.hparams.n_critic == 0
+        with torch.set_grad_enabled(g_turn):  # no graph for G, F on critic-only steps
+            fake_y, fake_x = self.G(x), self.F(y)
         if self.in_init_phase:  # DIYA: cycle + identity only, no discriminators
             self.g_step(opt_g, x, y, fake_y, fake_x, adversarial=False)
         else:
-            if batch_idx % self.hparams.n_critic == 0:
+            if g_turn:
                 self.g_step(opt_g, x, y, fake_y, fake_x, adversarial=True)
-            e = self.prep(batch["cartoon_smooth"]) if self.hparams.smooth_weight else None
-            self.d_step(opt_d, x, y, e, fake_y.detach(), fake_x.detach())
+            self.d_step(opt_d, x, y, self.smoothed(batch, y), fake_y.detach(), fake_x.detach())
         self.log_throughput(x.size(0))
 
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:

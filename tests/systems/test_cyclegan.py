@@ -60,3 +60,8 @@ def test_wgangp_penalty_changes_the_critic_loss(tmp_path, synth_root):
     s.hparams.gp_weight = 0.0
     torch.manual_seed(0)
     assert with_gp > s.d_loss(s.D_Y, y, y.flip(0))
+
+
+def test_edge_negatives_computed_on_the_fly_without_cache(tmp_path, synth_root):
+    t = fit(tiny_cyclegan(smooth_weight=1.0), tmp_path, synth_root, smooth="none")
+    assert t.logged_metrics["train/d_smooth"] > 0
