@@ -2,9 +2,16 @@
 
 "Photos" have smooth shading, texture, sensor noise and soft edges; "cartoons"
 have flat, saturated colours and dark outlines. A scene is a sky, a ground and a
-few objects (sun, hills, houses, trees, balls). Photos and cartoons are drawn
-from different random scenes (unpaired), so a model must learn the *style*, not
-a pixel mapping. Everything is a pure function of (seed, domain, index).
+few objects (sun, hills, houses, trees, balls). Training photos and cartoons are
+drawn from different random scenes (unpaired), so a model must learn the
+*style*, not a pixel mapping. Everything is a pure function of (seed, domain,
+index).
+
+The held-out splits are *paired*: `valB/` and `testB/` hold the cartoon rendering
+of the very scene of `valA/` and `testA/` (same file names), the ground truth no
+real cartoonization benchmark has. Both domains draw scenes from one
+distribution, so these cartoons are also a fair FID reference, and a model that
+keeps the style but invents objects is caught by its distance to the truth.
 """
 
 from __future__ import annotations
@@ -55,8 +62,8 @@ def _noise_field(rng: np.random.Generator, s: int, cells: int) -> np.ndarray:
     return cv2.resize(grid, (s, s), interpolation=cv2.INTER_CUBIC)
 
 
-def render_photo(rng: np.random.Generator, s: int) -> np.ndarray:
-    labels, colors = _scene(rng, s)
+def _photo_style(rng: np.random.Generator, labels: np.ndarray, colors: list[np.ndarray]) -> np.ndarray:
+    s = labels.shape[0]
     base = np.stack(colors).astype(np.float32)[labels]
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
     light = rng.uniform(-1, 1, 2)
@@ -69,8 +76,8 @@ def render_photo(rng: np.random.Generator, s: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def render_cartoon(rng: np.random.Generator, s: int) -> np.ndarray:
-    labels, colors = _scene(rng, s)
+def _cartoon_style(labels: np.ndarray, colors: list[np.ndarray]) -> np.ndarray:
+    s = labels.shape[0]
     palette = np.stack(colors).astype(np.float32)
     mean = palette.mean(1, keepdims=True)
     palette = np.clip(mean + 1.4 * (palette - mean) + 15, 0, 255)  # more saturated, brighter
@@ -88,28 +95,45 @@ def render_cartoon(rng: np.random.Generator, s: int) -> np.ndarray:
 def render(domain: str, index: int, size: int, seed: int) -> np.ndarray:
     """One synthetic RGB uint8 image; a pure function of its arguments."""
     rng = np.random.default_rng([seed, DOMAINS[domain], index])
-    return (render_photo if domain == "photo" else render_cartoon)(rng, size)
+    labels, colors = _scene(rng, size)
+    return _photo_style(rng, labels, colors) if domain == "photo" else _cartoon_style(labels, colors)
+
+
+def render_pair(index: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Photo `index` (the same image as `render("photo", ...)`) and the cartoon
+    rendering of its scene: the ground-truth translation."""
+    rng = np.random.default_rng([seed, DOMAINS["photo"], index])
+    labels, colors = _scene(rng, size)
+    return _photo_style(rng, labels, colors), _cartoon_style(labels, colors)
 
 
 def _write(job: tuple[str, str, int, int, int]) -> None:
     path, domain, index, size, seed = job
-    img = render(domain, index, size, seed)
-    cv2.imwrite(path, cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    img = render_pair(index, size, seed)[1] if domain == "truth" else render(domain, index, size, seed)
+    if not cv2.imwrite(path, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+
+
+PAIRED_MARKER = "PAIRED"  # in a dataset root: valB/testB are the ground truth of valA/testA
 
 
 def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0,
-                  n_test: int | None = None, workers: int | None = None) -> Path:
-    """Write `trainA/` (photos), `trainB/` (cartoons), `testA/`, `testB/` under `out`.
+                  n_test: int | None = None, n_val: int | None = None, workers: int | None = None) -> Path:
+    """Write `trainA/` (photos), `trainB/` (cartoons), and the paired held-out
+    splits `valA/`+`valB/` and `testA/`+`testB/` under `out`.
 
-    Train and test images come from disjoint index ranges. Files are PNG, named
-    by index, so a dataset is byte-identical for the same arguments. A file
-    `.complete` marks a finished dataset (written last).
+    Train, validation and test scenes come from disjoint index ranges. Files are
+    PNG, named by index, so a dataset is byte-identical for the same arguments.
+    `PAIRED` says the held-out cartoons are ground truth; `.complete` marks a
+    finished dataset (written last).
     """
     out = Path(out)
     n_test = max(8, n // 10) if n_test is None else n_test
+    n_val = n_test if n_val is None else n_val
     jobs = []
-    for split, count, offset in (("train", n, 0), ("test", n_test, n)):
-        for letter, domain in (("A", "photo"), ("B", "cartoon")):
+    splits = (("train", n, 0, "cartoon"), ("val", n_val, n, "truth"), ("test", n_test, n + n_val, "truth"))
+    for split, count, offset, b_domain in splits:
+        for letter, domain in (("A", "photo"), ("B", b_domain)):
             d = out / f"{split}{letter}"
             d.mkdir(parents=True, exist_ok=True)
             jobs += [(str(d / f"{i:05d}.png"), domain, offset + i, size, seed) for i in range(count)]
@@ -120,5 +144,7 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
     else:
         for job in jobs:
             _write(job)
-    (out / ".complete").write_text(f"n={n} size={size} seed={seed} n_test={n_test}\n")
+    (out / PAIRED_MARKER).write_text("valB/ and testB/ hold the cartoon renderings of the scenes of "
+                                     "valA/ and testA/ (same file names)\n")
+    (out / ".complete").write_text(f"n={n} size={size} seed={seed} n_val={n_val} n_test={n_test}\n")
     return out

@@ -5,8 +5,8 @@
 - `cartoongan`: resize the short side to the crop size, centre crop, flip.
 - eval (validation, test, predict): short side to the crop size, centre crop.
 
-A cartoon and its smoothed twin go through one call (`additional_targets`), so
-they get the same crop and flip.
+The edge-smoothed twin of a cartoon is computed from its augmented crop (see
+`UnpairedTrainDataset`), so it always has the same crop and flip.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def train_transform(preset: Preset, size: int) -> A.Compose:
         ops = [A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_AREA), A.CenterCrop(size, size)]
     else:
         raise ValueError(f"unknown augmentation preset {preset!r}; use 'cyclegan' or 'cartoongan'")
-    return A.Compose([*ops, A.HorizontalFlip(p=0.5)], additional_targets={"smooth": "image"})
+    return A.Compose([*ops, A.HorizontalFlip(p=0.5)])
 
 
 def eval_transform(size: int) -> A.Compose:

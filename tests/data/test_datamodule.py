@@ -64,6 +64,39 @@ def test_cartoon_and_smooth_share_the_crop(synth_root):
     assert not same.all(), "edges were smoothed"
 
 
+def test_smoothed_at_the_training_size(tmp_path):
+    """Large cartoons trained small: the twin is smoothed after the resize, so it still
+    differs clearly from its cartoon (smoothing at 256 px then resizing to 32 px left
+    them nearly equal, and D nothing to learn from)."""
+    from cartoonlab.data.edges import edge_smooth
+    from cartoonlab.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path / "big", n=8, size=256, seed=0, n_test=2, workers=1)
+    batch = first_batch(make_dm(root, image_size=32, preset="cartoongan", seed=0))
+    c, e = batch["cartoon"], batch["cartoon_smooth"]
+    per_image = (c - e).abs().mean((1, 2, 3)) * 127.5  # grey levels
+    assert (per_image > 2.0).all(), per_image
+    # exactly the edge promoting of the 32 px crop
+    crop = ((c[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    expected = torch.from_numpy(edge_smooth(crop)).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.allclose(e[0], expected, atol=1e-5)
+
+
+def test_paired_held_out_splits_carry_the_truth(synth_root):
+    dm = make_dm(synth_root)
+    for loader, split in ((dm.val_dataloader(), "val"), (dm.test_dataloader(), "test")):
+        batch = next(iter(loader))
+        assert batch["truth"].shape == batch["photo"].shape
+        names = [p.rsplit("/", 1)[-1] for p in batch["photo_path"]]
+        assert all(f"/{split}A/" in p for p in batch["photo_path"])
+        assert names == sorted(names)
+    # the truth is the cartoon of the photo's own scene: closer to it than another photo's truth
+    ph, tr = batch["photo"], batch["truth"]
+    own = (ph - tr).abs().mean((1, 2, 3))
+    other = (ph - tr.roll(1, 0)).abs().mean((1, 2, 3))
+    assert (own < other).all()
+
+
 def test_synthetic_default_generated_on_first_use(monkeypatch, tmp_path):
     monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path))
     dm = UnpairedImageDataModule(image_size=32, num_workers=0, synthetic_n=12, synthetic_size=32)
@@ -79,13 +112,16 @@ def test_holdout_by_name_hash_never_trained_on(tmp_path):
     dm = UnpairedImageDataModule(photo_dir=str(tmp_path / "photos"), cartoon_dir=str(tmp_path / "cartoons"),
                                  image_size=32, num_workers=0, smooth="none")
     dm.setup("fit")
-    train, test = set(dm.files["photo"]), set(dm.files["photo_test"])
-    assert test and not (train & test) and len(train | test) == 30
+    train, val, test = (set(dm.files[k]) for k in ("photo", "photo_val", "photo_test"))
+    assert test and val and not (train & test) and not (train & val) and not (val & test)
+    assert len(train | val | test) == 30
     again = holdout_split(list_images(tmp_path / "photos"), tmp_path / "photos", 10.0)
     assert set(again[1]) == test, "the split is a function of the names"
-    val = next(iter(dm.val_dataloader()))
-    assert set(val) >= {"photo", "cartoon", "photo_valid", "cartoon_valid"}
-    assert {p for p in val["photo_path"]} <= {str(p) for p in test}
+    batch = next(iter(dm.val_dataloader()))
+    assert set(batch) == {"photo", "cartoon", "photo_valid", "cartoon_valid", "photo_path"}, "unpaired: no truth"
+    assert {p for p in batch["photo_path"]} <= {str(p) for p in val}, "validation never sees the test split"
+    batch = next(iter(dm.test_dataloader()))
+    assert {p for p in batch["photo_path"]} <= {str(p) for p in test}
 
 
 def test_bad_files_are_skipped_with_one_counted_warning(tmp_path):
@@ -95,7 +131,7 @@ def test_bad_files_are_skipped_with_one_counted_warning(tmp_path):
         dm = make_dm(tmp_path, image_size=32, batch_size=2)
     assert sum("unusable" in str(w.message) for w in rec) == 1
     n_ok = len([k for k in kinds.values() if k not in ("unreadable", "not_an_image")])
-    assert len(dm.files["cartoon"]) + len(dm.files["cartoon_test"]) == n_ok
+    assert sum(len(dm.files[k]) for k in ("cartoon", "cartoon_val", "cartoon_test")) == n_ok
     batches = list(dm.train_dataloader())  # a whole epoch, converted files included
     assert len(batches) == max(len(dm.files["photo"]), len(dm.files["cartoon"])) // 2
     assert all(torch.isfinite(b["cartoon"]).all() for b in batches)

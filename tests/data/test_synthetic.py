@@ -1,6 +1,6 @@
 import numpy as np
 
-from cartoonlab.data.synthetic import render, write_dataset
+from cartoonlab.data.synthetic import PAIRED_MARKER, _cartoon_style, _scene, render, render_pair, write_dataset
 
 
 def test_render_is_deterministic_and_seeded():
@@ -27,10 +27,28 @@ def test_domains_have_their_style():
 def test_write_dataset_layout_and_bytes(tmp_path):
     a = write_dataset(tmp_path / "a", n=10, size=32, seed=0, n_test=3, workers=1)
     b = write_dataset(tmp_path / "b", n=10, size=32, seed=0, n_test=3, workers=2)
-    for split, n in (("trainA", 10), ("trainB", 10), ("testA", 3), ("testB", 3)):
+    for split, n in (("trainA", 10), ("trainB", 10), ("valA", 3), ("valB", 3), ("testA", 3), ("testB", 3)):
         files = sorted((a / split).iterdir())
         assert len(files) == n
         assert all(f.read_bytes() == (b / split / f.name).read_bytes() for f in files)
     # test images are different scenes from train images
     assert (a / "testA/00000.png").read_bytes() != (a / "trainA/00000.png").read_bytes()
-    assert (a / ".complete").exists()
+    assert (a / ".complete").exists() and (a / PAIRED_MARKER).exists()
+
+
+def test_held_out_cartoons_are_the_photos_ground_truth(tmp_path):
+    """valB/testB hold the cartoon rendering of the scene of valA/testA: same layout
+    (label map), cartoon style; train cartoons are other scenes."""
+    import cv2
+
+    photo, truth = render_pair(7, 64, seed=0)
+    assert np.array_equal(photo, render("photo", 7, 64, seed=0))
+    assert not np.array_equal(truth, render("cartoon", 7, 64, seed=0))
+    rng = np.random.default_rng([0, 0, 7])  # the photo's own scene
+    assert np.array_equal(truth, _cartoon_style(*_scene(rng, 64)))
+    root = write_dataset(tmp_path / "d", n=4, size=32, seed=0, n_test=2, n_val=2, workers=1)
+    for split, offset in (("val", 4), ("test", 6)):
+        for i in range(2):
+            p, t = render_pair(offset + i, 32, seed=0)
+            got = cv2.cvtColor(cv2.imread(str(root / f"{split}B/{i:05d}.png")), cv2.COLOR_BGR2RGB)
+            assert np.array_equal(got, t)
