@@ -1,9 +1,17 @@
-"""Translate images with a trained generator, at their own resolution.
+"""Translate images with a trained generator, at the scale it was trained at.
 
 The generator is rebuilt from the constructor arguments a cartoonlab checkpoint
 records (`checkpoint["cartoonlab"]["generator"]`), so no flag has to match the
 training run. Checkpoints are read with `torch.load(weights_only=True)`: no
 pickle of a downloaded file is ever executed.
+
+Scale: a generator learns strokes, outlines and textures of a given size in
+pixels. Training, validation and FID see images whose short side is the crop
+size (`data.image_size`, recorded in the checkpoint as `train_size`); run at a
+larger scale, the same network draws its strokes far too small and covers the
+image in hatching. So by default an image is resized to that short side,
+translated, and resized back to its own size (`work_side`); `work_side=None`
+translates at the native resolution instead.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ TRUSTED_PREFIX = "cartoonlab.nets."
 
 
 def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """The generator of a cartoonlab checkpoint, in eval mode."""
+    """The generator of a cartoonlab checkpoint, in eval mode; `train_size` on it is
+    the short side it was trained at (None for checkpoints that do not record it)."""
     state = torch.load(ckpt, map_location=map_location, weights_only=True)
     meta = state.get("cartoonlab", {})
     spec = meta.get("generator")
@@ -37,6 +46,7 @@ def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -
     prefix = meta.get("generator_prefix", "G.")
     weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
     net.load_state_dict(weights)
+    net.train_size = meta.get("train_size")
     return net.eval()
 
 
@@ -52,8 +62,27 @@ def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return y[..., :h, :w]
 
 
-def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu") -> list[Path]:
-    """Translate one image file, or every image of a folder (mirrored names, PNG)."""
+@torch.no_grad()
+def translate_at(net: nn.Module, x: torch.Tensor, work_side: int | None) -> torch.Tensor:
+    """G(x) computed with the short side resized to `work_side` (None: as is), returned
+    at x's own size. Downscaling is antialiased, like the training data's INTER_AREA."""
+    h, w = x.shape[-2:]
+    if not work_side or min(h, w) == work_side:
+        return translate(net, x)
+    k = work_side / min(h, w)
+    small = F.interpolate(x, size=(max(1, round(h * k)), max(1, round(w * k))), mode="bilinear",
+                          antialias=True, align_corners=False)
+    y = translate(net, small)
+    return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
+                   work_side: int | None | str = "train") -> list[Path]:
+    """Translate one image file, or every image of a folder (mirrored names, PNG).
+    `work_side`: "train" (the checkpoint's training size; default), an int, or None
+    (native resolution); outputs always have their input's size."""
+    if work_side == "train":
+        work_side = getattr(net, "train_size", None)
     src, dst = Path(src), Path(dst)
     if src.is_dir():
         pairs = [(p, dst / p.relative_to(src).with_suffix(".png")) for p in list_images(src)]
@@ -63,5 +92,5 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     for inp, out in pairs:
         x = to_tensor(load_rgb(inp)).unsqueeze(0).to(device)
         out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out), cv2.cvtColor(to_uint8(translate(net, x)[0]), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(out), cv2.cvtColor(to_uint8(translate_at(net, x, work_side)[0]), cv2.COLOR_RGB2BGR))
     return [out for _, out in pairs]

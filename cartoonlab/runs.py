@@ -79,7 +79,9 @@ class RunRecorder(L.Callback):
     """Writes `metrics.json` (atomically) in the run directory at the end of fit and
     test, and when a run fails: status (finished | diverged | interrupted |
     failed), epochs, steps, training seconds, images/s and the last metrics.
-    Training time and image counts add up across resumed runs."""
+    Training time and image counts add up across resumed runs (`--ckpt_path`);
+    a `fit` that resumes nothing starts a fresh record, even in a reused run
+    directory, so no metric of an earlier run (e.g. its test FID) is kept."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / "metrics.json"
@@ -89,7 +91,9 @@ class RunRecorder(L.Callback):
         return json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self._prev = self.read()
+        if trainer.ckpt_path is None and trainer.is_global_zero:  # a fresh run, not a resumed one
+            self.path.unlink(missing_ok=True)
+        self._prev = self.read() if trainer.ckpt_path is not None else {}
         self._t0, self._images = time.perf_counter(), 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

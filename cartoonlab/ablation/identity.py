@@ -25,18 +25,23 @@ def _datamodule(runs: list[Run]):
 
 
 def identity_row(runs: list[Run], backbone: str = "auto") -> dict | None:
-    """FID/KID of the untranslated test photos against the test cartoons."""
-    from cartoonlab.metrics import FIDKID, load_backbone, reference_features
+    """Every test score of the untranslated photos (fakes = photos), computed by the
+    same `TranslationScores` as the runs' own test figures: the row to beat on style,
+    perfect on fidelity to the input."""
+    import torch
+
+    from cartoonlab.metrics import load_backbone
+    from cartoonlab.metrics.translation import TranslationScores
 
     dm = _datamodule(runs)
     if dm is None:
         return None
-    net, size = load_backbone(backbone), dm.hparams.image_size
-    metric = FIDKID()
-    metric.set_reference(reference_features(net, dm.files["cartoon_test"], size))
-    metric.update(reference_features(net, dm.files["photo_test"], size))
-    res = metric.compute()
-    return {"fid": float(res["fid"]), "kid": float(res["kid"])}
+    scores = TranslationScores(load_backbone(backbone), ("cartoon", "photo"))
+    scores.prepare(dm, "test")
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            scores.update(batch["photo"], batch)
+    return scores.compute()
 
 
 def reference_photos(runs: list[Run]) -> tuple[list[Path], int]:

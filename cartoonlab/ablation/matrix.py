@@ -61,6 +61,8 @@ class Matrix:
         if profile not in spec["profiles"]:
             raise ValueError(f"unknown profile {profile!r}; {path} has {sorted(spec['profiles'])}")
         all_tables = {k: Table(name=k, **v) for k, v in spec["tables"].items()}
+        if not tables and not cells:  # the profile's default selection
+            tables = spec["profiles"][profile].get("tables")
         for want, have, what in ((tables, all_tables, "table"), (cells, spec["cells"], "cell")):
             unknown = set(want or []) - set(have)
             if unknown:
@@ -105,10 +107,12 @@ class Matrix:
         spec, prof = self.cells[cell], self.profile_spec
         recipe = self.recipes[spec["recipe"]]
         # base < profile data < recipe < profile's family overrides < cell delta < profile
+        # < profile's family_after (what a profile must impose on every cell, e.g. offline networks)
         files = ["base.yaml", *prof.get("configs", []), *recipe["configs"]]
         files += [prof["family"][recipe["family"]]] if recipe["family"] in prof.get("family", {}) else []
         files += [spec["delta"]] if spec.get("delta") else []
         files += prof.get("after", [])
+        files += [prof["family_after"][recipe["family"]]] if recipe["family"] in prof.get("family_after", {}) else []
         args = ["fit"] + [a for f in files for a in ("--config", str(self.root / f))]
         args += list(spec.get("profile_args", {}).get(self.profile, []))
         if data:

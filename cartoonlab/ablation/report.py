@@ -17,10 +17,15 @@ from cartoonlab.ablation.matrix import Matrix, Run
 from cartoonlab.ablation.runner import run_state
 from cartoonlab.utils import atomic_write_text
 
-COLUMNS = ["table", "cell", "seed", "status", "fid", "kid", "fid_photo", "kid_photo", "train_seconds",
+# style: FID/KID vs the test cartoons (and photos); content: fidelity to the input photo
+# (SSIM, Inception-feature distance) and, on paired data, distance to the true cartoon
+METRICS = {"fid": "test/fid_cartoon", "kid": "test/kid_cartoon", "kid_std": "test/kid_std_cartoon",
+           "fid_photo": "test/fid_photo", "kid_photo": "test/kid_photo", "ssim_photo": "test/ssim_photo",
+           "perc_photo": "test/perc_photo", "l1_truth": "test/l1_truth", "ssim_truth": "test/ssim_truth",
+           "perc_truth": "test/perc_truth"}
+COLUMNS = ["table", "cell", "seed", "status", *METRICS, "best_val_fid", "best_val_epoch", "train_seconds",
            "images_per_second", "seconds_per_epoch", "epochs", "fid_backbone", "error", "run_dir"]
-METRICS = {"fid": "test/fid_cartoon", "kid": "test/kid_cartoon", "fid_photo": "test/fid_photo",
-           "kid_photo": "test/kid_photo"}
+NUMERIC = [*METRICS, "best_val_fid", "best_val_epoch", "train_seconds", "images_per_second", "seconds_per_epoch"]
 
 
 def rows(runs: list[Run]) -> list[dict]:
@@ -29,14 +34,22 @@ def rows(runs: list[Run]) -> list[dict]:
         s = run_state(r)
         m = s.get("metrics", {})
         epochs = s.get("epochs") or 0
+        best = s.get("best_val") or {}
         row = {"table": "+".join(r.tables), "cell": r.cell, "seed": r.seed, "status": s.get("status", "missing"),
                **{k: m.get(v) for k, v in METRICS.items()},
+               "best_val_fid": best.get("fid"), "best_val_epoch": best.get("epoch"),
                "train_seconds": s.get("train_seconds"), "images_per_second": s.get("images_per_second"),
                "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
                "epochs": epochs, "fid_backbone": s.get("fid_backbone"), "error": s.get("error"),
                "run_dir": str(r.dir)}
         out.append(row)
     return out
+
+
+def identity_csv_row(identity: dict) -> dict:
+    """The identity row in `ablation.csv`'s columns (cell "identity", no seed)."""
+    return {"table": "all", "cell": "identity", "seed": None, "status": "finished",
+            **{k: identity.get(v.removeprefix("test/")) for k, v in METRICS.items()}}
 
 
 def write_csv(table_rows: list[dict], path: Path) -> None:
@@ -51,7 +64,7 @@ def read_csv(path: Path) -> list[dict]:
     with open(path) as f:
         rows_ = list(csv.DictReader(f))
     for r in rows_:
-        for k in ("fid", "kid", "fid_photo", "kid_photo", "train_seconds", "images_per_second", "seconds_per_epoch"):
+        for k in NUMERIC:
             r[k] = float(r[k]) if r.get(k) not in (None, "") else None
     return rows_
 
@@ -89,26 +102,39 @@ def hypothesis(matrix: Matrix, cell: str) -> str:
     return ""
 
 
-def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | None = None) -> str:
+def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | None = None,
+                    data: str | None = None) -> str:
     note = matrix.profile_spec.get("note", "")
-    lines = [f"# Ablation results: profile `{matrix.profile}`", ""]
+    paired = any(r.get("l1_truth") is not None for r in table_rows)
+    lines = [f"# Ablation results: profile `{matrix.profile}`", "",
+             f"Data: {data or 'the embedded synthetic dataset (paired ground truth for validation and test)'}.", ""]
     if note:
         lines += [f"> {note}", ""]
-    lines += ["FID/KID of translated held-out photos against the held-out cartoons (and photos);",
-              "mean ± std over seeds. **\\*** marks a FID that differs from the table's baseline by "
+    lines += ["Two axes, on the held-out test split, mean ± std over seeds. **Style**: FID and KID of the "
+              "translations against the test cartoons (lower is better; ×id is FID over the identity "
+              "row's). **Content**: SSIM and Inception-feature distance to the input photo (identity is "
+              "perfect: a model must trade some of it for style, not lose the scene)"
+              + (", and L1 to the true cartoon of each photo (lower is better)" if paired else "") + ". "
+              "Best val: the lowest validation FID during training and its epoch (model selection reads "
+              "validation, never test). **\\*** marks a FID that differs from the table's baseline by "
               "Welch's t-test, p < 0.05 (two-sided, per-seed FIDs); with 2-3 seeds only large, "
               "consistent differences can pass it.", ""]
+    id_fid = identity["fid_cartoon"] if identity else None
     for t in matrix.tables.values():
         base = _values(table_rows, t.baseline, "fid")
         has_pub = bool(t.published)
-        head = ["cell", "hypothesis", "FID vs cartoons", "KID×1e3 vs cartoons", "FID vs photos",
-                "s/epoch", "Δ FID vs baseline"] + (["published FID (cartoons / photos)"] if has_pub else [])
+        head = (["cell", "hypothesis", "FID vs cartoons", "×id", "KID×1e3", "SSIM to photo", "perc. dist. to photo"]
+                + (["L1 to truth"] if paired else []) + ["best val FID (epoch)", "s/epoch", "Δ FID vs baseline"]
+                + (["published FID (cartoons / photos)"] if has_pub else []))
         lines += [f"## {t.name}: {t.title}", "", f"Source: {t.source}. Baseline: `{t.baseline}`.", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         if identity:
-            lines.append("| *identity (untranslated photos)* | no translation: the score to beat | "
-                         f"{identity['fid']:.1f} | {identity['kid'] * 1e3:.1f} | 0 | - | - |"
-                         + (" - |" if has_pub else ""))
+            row = ["*identity (untranslated photos)*", "no translation: the style score to beat",
+                   f"{id_fid:.1f}", "1.00", f"{identity['kid_cartoon'] * 1e3:.1f}",
+                   f"{identity['ssim_photo']:.3f}", f"{identity['perc_photo']:.3f}"]
+            row += [f"{identity['l1_truth']:.3f}"] if paired and "l1_truth" in identity else (["-"] if paired else [])
+            row += ["-", "-", "-"] + (["-"] if has_pub else [])
+            lines.append("| " + " | ".join(row) + " |")
         for cell in t.cells:
             fid = _values(table_rows, cell, "fid")
             delta = "-"
@@ -120,9 +146,15 @@ def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | Non
             status = f" ({len(failed)} run(s) {', '.join(sorted({r['status'] for r in failed}))})" if failed else ""
             pub = t.published.get(cell, {})
             pub_txt = (f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-")
-            row = [f"`{cell}`{status}", hypothesis(matrix, cell), _fmt(fid),
-                   _fmt(_values(table_rows, cell, "kid"), 1e3), _fmt(_values(table_rows, cell, "fid_photo")),
-                   _fmt(_values(table_rows, cell, "seconds_per_epoch")), delta] + ([pub_txt] if has_pub else [])
+            ratio = [f / id_fid for f in fid] if id_fid else []
+            best = _values(table_rows, cell, "best_val_fid")
+            epochs = sorted({int(e) for e in _values(table_rows, cell, "best_val_epoch")})
+            row = [f"`{cell}`{status}", hypothesis(matrix, cell), _fmt(fid), _fmt(ratio, digits=2),
+                   _fmt(_values(table_rows, cell, "kid"), 1e3), _fmt(_values(table_rows, cell, "ssim_photo"), digits=3),
+                   _fmt(_values(table_rows, cell, "perc_photo"), digits=3)]
+            row += [_fmt(_values(table_rows, cell, "l1_truth"), digits=3)] if paired else []
+            row += [_fmt(best) + (f" ({', '.join(map(str, epochs))})" if epochs else ""),
+                    _fmt(_values(table_rows, cell, "seconds_per_epoch")), delta] + ([pub_txt] if has_pub else [])
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -81,16 +81,23 @@ def status(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     from cartoonlab.ablation.identity import identity_row, reference_photos
-    from cartoonlab.ablation.report import bar_plots, rows, sample_grids, tables_markdown, write_csv
+    from cartoonlab.ablation.report import (
+        bar_plots,
+        identity_csv_row,
+        rows,
+        sample_grids,
+        tables_markdown,
+        write_csv,
+    )
     from cartoonlab.utils import atomic_write_text
 
     m, out = _matrix(args)
     runs = m.runs(out, args.data)
     table_rows = rows(runs)
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(table_rows, out / "ablation.csv")
     identity = identity_row(runs)
-    atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity))
+    write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
+    atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data))
     plots = bar_plots(m, table_rows, out)
     photos, size = reference_photos(runs)
     grids = sample_grids(m, runs, photos, size, out) if photos else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "translate an image or a folder with a trained generator, at the input's own size"
+HELP = "translate an image or a folder with a trained generator (output at the input's own size)"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -12,6 +12,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
     parser.add_argument("output", metavar="OUTPUT", help="output file (for one image) or folder")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--size", type=int, default=None, metavar="PX",
+                       help="translate with the short side resized to PX (default: the size G was trained at, "
+                       "from the checkpoint); the output keeps the input's size")
+    scale.add_argument("--native", action="store_true",
+                       help="translate at the input's native resolution (strokes come out smaller)")
     parser.set_defaults(func=run)
 
 
@@ -21,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from cartoonlab.inference import load_generator, translate_path
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    outputs = translate_path(load_generator(args.ckpt), args.input, args.output, device=device)
+    if args.size is not None and args.size < 8:
+        raise SystemExit(f"cartoonize: --size must be at least 8 pixels, got {args.size}")
+    work_side = None if args.native else (args.size or "train")
+    outputs = translate_path(load_generator(args.ckpt), args.input, args.output, device=device, work_side=work_side)
     print(f"wrote {len(outputs)} image(s) to {args.output}")
     return 0

@@ -5,14 +5,27 @@
 Any `LightningModule` (`model.class_path`) trains on the shared
 `UnpairedImageDataModule` (`data.*`). The `run` group names the run directory
 (`run.root/run.name`: config.yaml, metrics.csv, metrics.json, checkpoints/,
-samples/) and the W&B settings (offline unless configured and asked for).
+samples/) and the W&B settings (offline unless configured and asked for). The
+`eval` group configures FID/KID and content scores (`TranslationMetrics`), the
+`samples` group the validation grids (`SampleGrid`).
+
+Checkpoints are written atomically and `last.ckpt` after every epoch
+(`cartoonlab.checkpointing`), so `--ckpt_path last` resumes a killed run from
+its last finished epoch. Every checkpoint is loaded with
+`torch.load(weights_only=True)` (`--weights_only` defaults to true): one that
+holds other pickled objects stops the command with a one-line error.
 """
 
 from __future__ import annotations
 
+import pickle
+
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LightningCLI
 
+from cartoonlab.callbacks import SampleGrid, TranslationMetrics
+from cartoonlab.checkpointing import AtomicCheckpointIO, UnsafeCheckpointError
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 
@@ -20,6 +33,21 @@ from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 class CartoonLabCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(RunConfig, "run")
+        # evaluation callbacks, configured as `eval.*` and `samples.*`
+        parser.add_lightning_class_args(TranslationMetrics, "eval")
+        parser.add_lightning_class_args(SampleGrid, "samples")
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True)
+        try:
+            super()._parse_ckpt_path()
+        except pickle.UnpicklingError as e:
+            raise UnsafeCheckpointError(self.config[self.config.subcommand].get("ckpt_path"), e) from e
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config.get(self.subcommand) if self.subcommand else None
+        if cfg is not None and "weights_only" in cfg and cfg["weights_only"] is None:
+            cfg["weights_only"] = True  # explicit, whatever torch's default (lightning >= 2.6)
 
     def instantiate_trainer(self, **kwargs):
         run = self._get(self.config_init, "run")
@@ -28,6 +56,8 @@ class CartoonLabCLI(LightningCLI):
             kwargs["logger"] = make_loggers(run)
         kwargs.setdefault("default_root_dir", str(run.dir))
         trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(RunRecorder(run.dir))
         return trainer
 
@@ -38,12 +68,15 @@ class CartoonLabCLI(LightningCLI):
 
 
 def run_cli(args: list[str] | None = None) -> None:
-    CartoonLabCLI(
-        LightningModule,
-        UnpairedImageDataModule,
-        subclass_mode_model=True,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-        parser_kwargs={"description": __doc__},
-    )
+    try:
+        CartoonLabCLI(
+            LightningModule,
+            UnpairedImageDataModule,
+            subclass_mode_model=True,
+            args=args,
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            parser_kwargs={"description": __doc__},
+        )
+    except UnsafeCheckpointError as e:
+        raise SystemExit(f"cartoonlab: error: {e}") from None

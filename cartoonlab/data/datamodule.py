@@ -55,7 +55,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
     (the reported figures, `test/*`). A domain without a test folder holds out
     `holdout_percent` of its files for test, one without a val folder another
     `holdout_percent` for validation, chosen by a hash of their names (see
-    `holdout_split`) and never trained on. When `root` holds a `PAIRED` file
+    `holdout_split`) and never trained on. When `root` holds a `.paired` file
     (the synthetic dataset does), the held-out cartoons are the ground truth of
     the photos of the same name and eval batches carry it as `truth`.
 

@@ -114,7 +114,7 @@ def _write(job: tuple[str, str, int, int, int]) -> None:
         raise OSError(f"could not write {path}")
 
 
-PAIRED_MARKER = "PAIRED"  # in a dataset root: valB/testB are the ground truth of valA/testA
+PAIRED_MARKER = ".paired"  # in a dataset root: valB/testB are the ground truth of valA/testA
 
 
 def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0,
@@ -124,7 +124,7 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
 
     Train, validation and test scenes come from disjoint index ranges. Files are
     PNG, named by index, so a dataset is byte-identical for the same arguments.
-    `PAIRED` says the held-out cartoons are ground truth; `.complete` marks a
+    `.paired` says the held-out cartoons are ground truth; `.complete` marks a
     finished dataset (written last).
     """
     out = Path(out)

@@ -6,7 +6,8 @@ synchronize across DDP ranks) through a pass-through feature module. FID's
 matrix square root runs in float64 as Tr sqrt(S1 S2) = sum sqrt(eig(L^T S2 L)),
 S1 = L L^T (one Cholesky and one symmetric eigensolve, about a second on a CPU
 for 2048 features, instead of torchmetrics' general `eigvals`); it equals
-torchmetrics' value (a test checks it).
+torchmetrics' value (a test checks it). KID subsets are half the smaller set
+(at most 1000) so that `kid_std` is a real spread (see `FIDKID`).
 """
 
 from __future__ import annotations
@@ -59,11 +60,32 @@ class FastFID(FrechetInceptionDistance):
         return frechet_distance(mu_r, cov_r, mu_f, cov_f).float()
 
 
+def kid_subset_size_for(n_real: int, n_fake: int, cap: int = 1000) -> int:
+    """KID subset size: half the smaller set (at least 2), at most `cap` (see `FIDKID`)."""
+    return max(2, min(cap, min(n_real, n_fake) // 2))
+
+
 class FIDKID(nn.Module):
     """FID and KID of fakes against reference features set once (`set_reference`).
 
-    `reset()` forgets the fakes and keeps the reference. KID uses subsets of
-    min(`kid_subset_size`, #real, #fake) images; it reports mean and std.
+    `reset()` forgets the fakes and keeps the reference.
+
+    KID is the mean, over `kid_subsets` random subsets, of the unbiased
+    polynomial-kernel MMD^2 between `m` real and `m` fake images, each subset
+    drawn without replacement (torchmetrics' `randperm`), following Binkowski
+    et al. 2018 and torch-fidelity. The subset size is
+    `m = max(2, min(kid_subset_size, min(#real, #fake) // 2))` (see
+    `kid_subset_size_for`): half the smaller set, capped at `kid_subset_size`
+    (1000, the papers' value). A subset must be strictly smaller than the set:
+    a subset of every image is a mere permutation of the whole set, so every
+    subset gives the same MMD and the "std over subsets" is float rounding
+    (~1e-7), not a spread. With half, `kid_std` is the std over subsets of a
+    size-`m` estimate (torch `std(unbiased=False)`), i.e. the sampling spread at
+    that subset size; it is larger than the uncertainty of an estimate over all
+    images. Each subset's MMD^2 is unbiased, so the smaller subset leaves the
+    expected KID unchanged, only its variance grows. `compute()` also returns
+    the `kid_subset_size` it used. With only 2 or 3 images `m` is 2 (the
+    least an unbiased MMD^2 takes), which equals the set size when it is 2.
     """
 
     def __init__(self, kid_subsets: int = 100, kid_subset_size: int = 1000) -> None:
@@ -88,10 +110,10 @@ class FIDKID(nn.Module):
     def compute(self) -> dict[str, torch.Tensor]:
         n_real = int(self.fid.real_features_num_samples)
         n_fake = int(self.fid.fake_features_num_samples)
-        self.kid.subset_size = max(2, min(self.kid_subset_size, n_real, n_fake))
+        self.kid.subset_size = kid_subset_size_for(n_real, n_fake, self.kid_subset_size)
         kid_mean, kid_std = self.kid.compute()
         return {"fid": self.fid.compute(), "kid": kid_mean, "kid_std": kid_std,
-                "n_real": n_real, "n_fake": n_fake}
+                "n_real": n_real, "n_fake": n_fake, "kid_subset_size": self.kid.subset_size}
 
     def reset(self) -> None:
         self.fid.reset()

@@ -4,8 +4,12 @@ Manual optimization; one `optimize` helper (zero_grad -> manual_backward ->
 clip -> step); learning rates as a pure function of the epoch, stepped by hand
 at the end of each epoch (before the epoch-end checkpoint is written);
 non-finite losses stop the run as "diverged" without touching the weights;
-validation losses, sample grids and FID/KID; complete checkpoints (pools, RNG
-states, status, and the generator's constructor arguments for `cartoonize`).
+validation losses; complete checkpoints (pools, RNG states, status, and the
+generator's constructor arguments and training size for `cartoonize`).
+
+Evaluation (FID/KID, content metrics, sample grids) is the callbacks' job
+(`cartoonlab.callbacks`): `validation_step` and `test_step` return
+`{"fake": G(photo)}` for them.
 """
 
 from __future__ import annotations
@@ -17,11 +21,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import torchvision
 
 from cartoonlab.data.edges import edge_smooth_torch
 from cartoonlab.losses import ImagePool
-from cartoonlab.systems.evaluation import TranslationEvaluator
 
 
 def adam(params) -> torch.optim.Adam:
@@ -55,18 +57,13 @@ class GANSystem(L.LightningModule):
         grad_clip: clip each optimizer's gradient norm to this value (0: off).
         channels_last: convert networks and inputs to channels-last memory.
         compile: `torch.compile` the networks (in place; checkpoint keys unchanged).
-        n_samples: photos in the validation sample grid.
-        fid_every_n_epochs: validation FID/KID against the held-out cartoons at the
-            end of every N-th epoch (0: never; `test` always reports them).
-        fid_backbone: auto | torch-fidelity | fid-helper (see cartoonlab.metrics).
     """
 
     injected = ("generator", "discriminator", "content_net", "optimizer_g", "optimizer_d", "kwargs")
 
     def __init__(self, init_epochs: int = 0, init_lr: float = 2e-4, n_epochs: int = 100,
                  n_epochs_decay: int = 0, lr_milestones: list[int] | None = None, lr_gamma: float = 0.1,
-                 grad_clip: float = 0.0, channels_last: bool = False, compile: bool = False,
-                 n_samples: int = 8, fid_every_n_epochs: int = 1, fid_backbone: str = "auto") -> None:
+                 grad_clip: float = 0.0, channels_last: bool = False, compile: bool = False) -> None:
         super().__init__()
         # every __init__ argument up the subclass chain, except injected objects
         self.save_hyperparameters(ignore=list(self.injected))
@@ -75,8 +72,6 @@ class GANSystem(L.LightningModule):
         self.status = "running"
         self.run_info: dict = {}
         self._t_step = self._t_epoch = None
-        self._fid_now = False
-        object.__setattr__(self, "evaluator", None)  # not a child: no Inception in checkpoints
 
     # ---- engineering switches ----
     def configure_model(self) -> None:
@@ -165,85 +160,38 @@ class GANSystem(L.LightningModule):
         if self._t_epoch is not None:
             self.log("train/epoch_seconds", time.perf_counter() - self._t_epoch, on_epoch=True, on_step=False)
 
-    # ---- evaluation: losses, sample grid, FID/KID ----
+    # ---- evaluation: G's translations for the callbacks, and validation losses ----
     def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
-    def setup(self, stage: str) -> None:
-        wants = stage == "test" or (stage in ("fit", "validate") and self.hparams.fid_every_n_epochs)
-        if wants and self.evaluator is None:
-            refs = ("cartoon", "photo") if stage == "test" else ("cartoon",)
-            object.__setattr__(self, "evaluator", TranslationEvaluator(self.hparams.fid_backbone, refs))
-
-    def _start_eval(self, stage: str) -> None:
-        n = self.hparams.fid_every_n_epochs
-        self._fid_now = self.evaluator is not None and (stage == "test" or (n and self.current_epoch % n == n - 1)
-                                                          or self.trainer.state.fn == "validate")
-        if self._fid_now:
-            self.evaluator.prepare(self, self.trainer.datamodule)
-            self.evaluator.reset()
-
-    def _end_eval(self, stage: str) -> None:
-        if not self._fid_now:
-            return
-        res = self.evaluator.compute()
-        if stage == "val":
-            res = {"fid": res["fid_cartoon"], "kid": res["kid_cartoon"]}
-        self.log_dict({f"{stage}/{k}": v for k, v in res.items()}, sync_dist=False)
-        self.run_info.update(fid_backbone=self.evaluator.backbone.name, fid_images=dict(self.evaluator.counts))
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval("val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval("test")
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
         fakes = self.G(self.prep(batch["photo"]))
         self.log_terms("val", self.val_losses(batch, fakes), batch_size=len(fakes))
-        if self._fid_now:
-            self.evaluator.update(self, fakes, batch["photo_valid"])
-        if batch_idx == 0:
-            self.log_samples(batch["photo"], fakes)
+        return {"fake": fakes}
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        fakes = self.G(self.prep(batch["photo"]))
-        self.evaluator.update(self, fakes, batch["photo_valid"])
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return {"fake": self.G(self.prep(batch["photo"]))}
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         return {"cartoon": self.G(self.prep(batch["photo"])).float().clamp(-1, 1),
                 "photo_path": batch.get("photo_path")}
-
-    def log_samples(self, photos: torch.Tensor, fakes: torch.Tensor) -> None:
-        """Photos (top) and their translations (bottom) as a PNG in `<run>/samples/`
-        and as an image in W&B when it is a logger."""
-        n = min(self.hparams.n_samples, photos.size(0))
-        grid = torchvision.utils.make_grid(torch.cat([photos[:n].float(), fakes[:n].float()]), nrow=n,
-                                           normalize=True, value_range=(-1, 1))
-        out = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "samples"
-        if self.trainer.is_global_zero:
-            out.mkdir(parents=True, exist_ok=True)
-            torchvision.utils.save_image(grid, out / f"epoch_{self.current_epoch:04d}.png")
-            for lg in self.loggers:
-                if hasattr(lg, "log_image"):
-                    lg.log_image(key="val/samples", images=[grid], step=self.global_step)
 
     # ---- complete checkpoints ----
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["cartoonlab"] = {
             "generator": self.G.config if hasattr(self.G, "config") else None,
             "generator_prefix": "G.",
+            "train_size": self._train_size(),
             "status": self.status,
             "pools": {k: p.state_dict() for k, p in self.pools.items()},
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
+
+    def _train_size(self) -> int | None:
+        """The side G was trained at (the crop size): `cartoonize` translates at this scale."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        return getattr(getattr(dm, "hparams", None), "image_size", None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("cartoonlab", {})

@@ -8,7 +8,9 @@ EXP = Path(__file__).resolve().parents[2] / "experiments"
 
 def row(cell, seed, fid, status="finished", spe=10.0):
     return {"table": "T1", "cell": cell, "seed": seed, "status": status, "fid": fid,
-            "kid": fid and fid / 1000, "fid_photo": fid and fid / 2, "kid_photo": 0.0, "train_seconds": 100.0, "images_per_second": 5.0,
+            "kid": fid and fid / 1000, "fid_photo": fid and fid / 2, "kid_photo": 0.0, "ssim_photo": 0.5,
+            "perc_photo": 0.2, "l1_truth": fid and fid / 1000, "best_val_fid": fid and fid - 5, "best_val_epoch": 8,
+            "train_seconds": 100.0, "images_per_second": 5.0,
             "seconds_per_epoch": spe, "epochs": 10, "fid_backbone": "x", "error": None, "run_dir": "r"}
 
 
@@ -20,14 +22,20 @@ def test_tables_from_a_hand_made_csv(tmp_path):
     write_csv(rows, tmp_path / "a.csv")
     back = read_csv(tmp_path / "a.csv")
     assert back[0]["fid"] == 100.0 and back[-1]["fid"] is None
-    md = tables_markdown(m, back, identity={"fid": 300.0, "kid": 0.3})
+    identity = {"fid_cartoon": 300.0, "kid_cartoon": 0.3, "ssim_photo": 1.0, "perc_photo": 0.0, "l1_truth": 0.25}
+    md = tables_markdown(m, back, identity=identity)
     lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| `") or ln.startswith("| *")}
     assert "101.0 ± 1.0" in lines["`cyclegan`"] and "10.7 ± 1.2" in lines["`cyclegan`"]
     cartoon = lines["`cartoongan` (1 run(s) diverged)"]
     assert "80.2 ± 0.8" in cartoon and "-20.8\\*" in cartoon, "a large, consistent drop is marked"
     assert "100.3 / 80.96" in cartoon, "published number beside ours"
-    assert "300.0" in lines["*identity (untranslated photos)*"]
-    assert "Welch" in md
+    ident = lines["*identity (untranslated photos)*"]
+    assert "300.0" in ident and "0.250" in ident and "1.000" in ident
+    assert "0.27 ± 0.00" in cartoon, "FID as a multiple of the identity row's"
+    assert "0.080 ± 0.001" in cartoon, "L1 to the true cartoons on paired data"
+    assert "75.2 ± 0.8 (8)" in cartoon, "best validation FID and its epoch"
+    assert "Welch" in md and "embedded synthetic dataset" in md
+    assert "Data: /my/photos." in tables_markdown(m, back, identity=identity, data="/my/photos")
 
 
 def test_welch_needs_two_seeds_and_flags_noise_as_noise():

@@ -94,6 +94,7 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     assert Image.open(tmp_path / "out" / "wide.png").size == (90, 21)
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
+    assert g.train_size == 32, "the checkpoint records the training size that cartoonize works at"
 
 
 def test_wandb_offline_writes_locally(tmp_path):
@@ -105,7 +106,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "cartoonlab", *fit_args("cyclegan", tmp_path), "--trainer.accelerator=cpu",
            "--trainer.devices=2", "--trainer.strategy=ddp_find_unused_parameters_true", "--trainer.max_epochs=1",
-           "--model.init_args.fid_every_n_epochs=1"]
+           "--eval.every_n_epochs=1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -128,7 +129,7 @@ def test_torch_compile(tmp_path):
 
 
 def test_fid_kid_in_validation_and_test(tmp_path):
-    main([*fit_args("cyclegan", tmp_path), "--model.init_args.fid_every_n_epochs=2"])
+    main([*fit_args("cyclegan", tmp_path), "--eval.every_n_epochs=2"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["metrics"]["val/fid"] > 0 and "val/kid" in metrics["metrics"]
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -136,7 +137,11 @@ def test_fid_kid_in_validation_and_test(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test/fid_cartoon", "test/kid_cartoon", "test/fid_photo", "test/kid_photo"):
         assert key in metrics["metrics"], key
-    assert metrics["fid_images"] == {"cartoon_reference": 8, "photo_reference": 8, "translated": 8}
+    assert metrics["fid_images"] == {"cartoon_reference": 8, "photo_reference": 8, "translated": 8, "content": 8,
+                                     "truth": 8}
+    for key in ("test/ssim_photo", "test/psnr_photo", "test/perc_photo", "test/l1_truth", "test/ssim_truth"):
+        assert key in metrics["metrics"], key
+    assert metrics["best_val"]["epoch"] == 1 and metrics["best_val"]["fid"] == metrics["metrics"]["val/fid"]
     assert "inception-2015-12-05" in metrics["fid_backbone"]
     assert metrics["status"] == "finished" and metrics["seeds"]["seed_everything"] == "0"
     assert metrics["metrics"]["test/fid_cartoon"] != metrics["metrics"]["test/fid_photo"]

@@ -10,6 +10,7 @@ from cartoonlab.metrics import (
     FIDKID,
     file_features,
     frechet_distance,
+    kid_subset_size_for,
     load_backbone,
     reference_features,
 )
@@ -36,11 +37,41 @@ def test_parity_with_torchmetrics(n):
     ref.update(fake, real=False)
     assert float(res["fid"]) == pytest.approx(float(ref.compute()), rel=1e-3)
 
-    kid = KernelInceptionDistance(feature=_PassThrough(), subsets=10, subset_size=100)
+    assert res["kid_subset_size"] == min(100, n // 2)
+    kid = KernelInceptionDistance(feature=_PassThrough(), subsets=10, subset_size=res["kid_subset_size"])
     kid.update(real, real=True)
     kid.update(fake, real=False)
     torch.manual_seed(0)
     assert float(res["kid"]) == pytest.approx(float(kid.compute()[0]), rel=1e-3)
+
+
+def test_kid_std_is_a_real_spread(monkeypatch):
+    """40 vs 40 images: subsets of all 40 would be permutations of one set (std ~1e-7)."""
+    real, fake = fake_features(40, seed=5), fake_features(40, shift=0.3, seed=6)
+    m = FIDKID(kid_subsets=50)
+    m.set_reference(real)
+    m.update(fake)
+    monkeypatch.setattr(m.fid, "compute", lambda: torch.tensor(0.0))  # FID's 2048-d eigh: ~10 s, not tested here
+    torch.manual_seed(0)
+    res = m.compute()
+    assert res["kid_subset_size"] == 20 < 40
+    kid, std = float(res["kid"]), float(res["kid_std"])
+    assert kid > 0.005  # the shifted set is clearly apart
+    assert std > 0.05 * kid  # spread at subset size 20 is ~0.3 kid; the whole-set "spread" is ~3e-5 kid
+
+    m.kid.subset_size, m.kid._computed = 40, None  # the old rule, for contrast
+    assert float(m.kid.compute()[1]) < 1e-3 * kid
+
+
+def test_kid_subset_size_rule():
+    assert kid_subset_size_for(40, 40) == 20
+    assert kid_subset_size_for(40, 25) == 12
+    assert kid_subset_size_for(3, 50) == 2 and kid_subset_size_for(2, 2) == 2  # the least MMD^2 takes
+    assert kid_subset_size_for(1500, 1500) == 750
+    assert kid_subset_size_for(5000, 3000) == 1000  # the cap
+    assert kid_subset_size_for(5000, 3000, cap=100) == 100
+    for n in range(3, 300):
+        assert 2 <= kid_subset_size_for(n, n) < n
 
 
 def test_frechet_distance_matches_scipy_formula():

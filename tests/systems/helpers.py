@@ -17,14 +17,13 @@ from cartoonlab.systems import CartoonGAN, CycleGAN
 
 
 def tiny_cartoongan(**kw) -> CartoonGAN:
-    kw = {"init_epochs": 0, "n_samples": 2, "fid_every_n_epochs": 0, **kw}
+    kw = {"init_epochs": 0, **kw}
     return CartoonGAN(generator=CartoonGANGenerator(ngf=8, n_blocks=1),
                       discriminator=CartoonGANDiscriminator(ndf=4),
                       content_net=ContentExtractor(arch="resnet50", layer="layer2", weights=None), **kw)
 
 
 def tiny_cyclegan(**kw) -> CycleGAN:
-    kw = {"n_samples": 2, "fid_every_n_epochs": 0, **kw}
     return CycleGAN(generator=ResnetGenerator(ngf=8, n_blocks=1),
                     discriminator=PatchGANDiscriminator(ndf=8, n_layers=2), **kw)
 

@@ -1,0 +1,134 @@
+"""Evaluation as callbacks: a system trains, these watch it.
+
+Both read what the systems' `validation_step` / `test_step` return,
+`{"fake": G(batch["photo"])}`, and the eval batch itself (see
+`UnpairedImageDataModule`). The CLI adds them to every run (`eval.*`, `samples.*`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+import torchvision
+
+FidBackbone = Literal["auto", "torch-fidelity", "fid-helper"]
+
+
+class TranslationMetrics(L.Callback):
+    """Style and content scores of G's translations (`cartoonlab.metrics.translation`).
+
+    - validation split, every `every_n_epochs` epochs (0: never) and at `validate`:
+      `val/fid`, `val/kid`, `val/kid_std` against the held-out cartoons and the
+      content metrics (`val/ssim_photo`, `val/perc_photo`, ... `val/l1_truth` on
+      paired data). The best epoch by `val/fid` is kept in `run_info["best_val"]`
+      (and so in `metrics.json`): model selection reads validation, never test.
+    - test split, always: `test/fid_cartoon`, `test/kid_cartoon`, `test/fid_photo`,
+      `test/kid_photo` (and `kid_std_*`) and the content metrics.
+
+    Args:
+        every_n_epochs: validation scores at the end of every N-th epoch.
+        backbone: Inception weights: auto | torch-fidelity | fid-helper (see
+            `cartoonlab.metrics.load_backbone`).
+    """
+
+    def __init__(self, every_n_epochs: int = 1, backbone: FidBackbone = "auto") -> None:
+        self.every_n_epochs, self.backbone_name = every_n_epochs, backbone
+        self.scores: dict = {}
+        self.best: dict = {}
+        self._active = False
+
+    def _scores(self, stage: str):
+        if stage not in self.scores:
+            from cartoonlab.metrics import load_backbone
+            from cartoonlab.metrics.translation import TranslationScores
+
+            backbone = next((s.backbone for s in self.scores.values()), None) or load_backbone(self.backbone_name)
+            refs = ("cartoon", "photo") if stage == "test" else ("cartoon",)
+            self.scores[stage] = TranslationScores(backbone, refs)
+        return self.scores[stage]
+
+    def _start(self, trainer, pl_module, stage: str) -> None:
+        n = self.every_n_epochs
+        self._active = stage == "test" or trainer.state.fn == "validate" or bool(
+            n and trainer.current_epoch % n == n - 1)
+        if self._active:
+            scores = self._scores(stage)
+            scores.prepare(trainer.datamodule, stage, pl_module.device)
+            scores.reset()
+
+    def _update(self, pl_module, outputs, batch, stage: str) -> None:
+        if self._active:
+            self.scores[stage].update(outputs["fake"], batch, gather=pl_module.all_gather)
+
+    def _end(self, trainer, pl_module, stage: str) -> dict[str, float]:
+        if not self._active:
+            return {}
+        scores = self.scores[stage]
+        res = scores.compute()
+        if stage == "val":  # val/fid and val/kid: against cartoons, the only reference
+            res = {k.removesuffix("_cartoon"): v for k, v in res.items()}
+        pl_module.log_dict({f"{stage}/{k}": v for k, v in res.items()}, sync_dist=False)
+        info = getattr(pl_module, "run_info", None)
+        if info is not None:
+            info.update(fid_backbone=scores.backbone.name, fid_images=dict(scores.counts))
+        return res
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._start(trainer, pl_module, "val")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._update(pl_module, outputs, batch, "val")
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        res = self._end(trainer, pl_module, "val")
+        if res and trainer.state.fn == "fit" and res["fid"] < self.best.get("fid", float("inf")):
+            self.best = {"epoch": trainer.current_epoch, **res}
+        if self.best and hasattr(pl_module, "run_info"):
+            pl_module.run_info["best_val"] = dict(self.best)
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._start(trainer, pl_module, "test")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._update(pl_module, outputs, batch, "test")
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        self._end(trainer, pl_module, "test")
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = dict(state_dict.get("best", {}))
+
+
+class SampleGrid(L.Callback):
+    """The first validation batch as a grid: photos, their translations and, on paired
+    data, the true cartoons, one row each. Written to `<run>/samples/epoch_XXXX.png`
+    and logged to W&B when it is a logger.
+
+    Args:
+        n: photos per grid (0: no grids).
+    """
+
+    def __init__(self, n: int = 8) -> None:
+        self.n = n
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx or dataloader_idx or not self.n:
+            return
+        out = Path(trainer.log_dir or trainer.default_root_dir) / "samples"  # a collective under DDP: every rank
+        if not trainer.is_global_zero:
+            return
+        n = min(self.n, len(outputs["fake"]))
+        rows = [batch["photo"][:n], outputs["fake"][:n]] + ([batch["truth"][:n]] if "truth" in batch else [])
+        grid = torchvision.utils.make_grid(torch.cat([r.detach().float().cpu() for r in rows]), nrow=n,
+                                           normalize=True, value_range=(-1, 1))
+        out.mkdir(parents=True, exist_ok=True)
+        torchvision.utils.save_image(grid, out / f"epoch_{trainer.current_epoch:04d}.png")
+        for lg in trainer.loggers:
+            if hasattr(lg, "log_image"):
+                lg.log_image(key="val/samples", images=[grid], step=trainer.global_step)

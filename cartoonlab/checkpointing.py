@@ -1,0 +1,105 @@
+"""Checkpoints a killed run can resume from, and that never run code when loaded.
+
+- `LastCheckpoint` writes `last.ckpt` at the end of every `every_n_epochs`-th
+  epoch. Lightning's `ModelCheckpoint(save_last=True, save_top_k=0)` writes
+  `last.ckpt` only "whenever a checkpoint file gets saved", and with
+  `save_top_k=0` none ever is: `last.ckpt` appears only in `on_train_end`, so a
+  run killed (SIGKILL, OOM, a preempted node) before the end left nothing, and
+  `--ckpt_path last` started again from epoch 0 (checked in Lightning 2.6).
+- `AtomicCheckpointIO` writes every checkpoint to a temporary file beside the
+  target, fsyncs it and renames it over the target (`os.replace`), so a kill
+  during a save leaves the previous checkpoint intact. Lightning's own
+  `_atomic_save` goes through an fsspec transaction whose temporary file lives
+  in `$TMPDIR`: atomic only when that is on the run directory's filesystem,
+  else `shutil.move` copies into the final path in place.
+- Loading goes through `torch.load(weights_only=True)` unless a caller passes
+  `weights_only=False` explicitly; a checkpoint that holds pickled objects
+  other than tensors and plain data raises `UnsafeCheckpointError` with the
+  path, and its code never runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fsspec.implementations.local import LocalFileSystem
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """`torch.load(weights_only=True)` refused a checkpoint."""
+
+    def __init__(self, path: Any, cause: BaseException) -> None:
+        text = str(cause)
+        found = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+        reason = (found.group(1) if found else text.strip().splitlines()[0] if text.strip() else
+                  type(cause).__name__).split(". ")[0]
+        super().__init__(
+            f"cannot load checkpoint {path} safely: torch.load(weights_only=True) refused it ({reason}). "
+            "cartoonlab loads only checkpoints that hold tensors and plain data, never other pickled "
+            "objects, whose loading can run arbitrary code. Use a checkpoint that cartoonlab wrote.")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """`TorchCheckpointIO` with atomic local saves and safe loads (see the module docstring)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None or not isinstance(get_filesystem(path), LocalFileSystem):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a save that was killed
+            stale.unlink(missing_ok=True)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        try:
+            return super().load_checkpoint(path, map_location=map_location,
+                                           weights_only=True if weights_only is None else weights_only)
+        except pickle.UnpicklingError as e:
+            raise UnsafeCheckpointError(path, e) from e
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` that also writes `last.ckpt` (with `save_last`) at the end of
+    every `every_n_epochs`-th epoch, whatever `save_top_k` is, so `--ckpt_path last`
+    resumes a killed run from its last finished epoch.
+
+    It saves at the end of the training epoch (`save_on_train_epoch_end=True`),
+    after validation and after the systems step their LR schedulers by hand in
+    `on_train_epoch_end`, so the checkpoint holds the whole epoch; a run resumed
+    from it ends with the same weights, LRs and image pools as an uninterrupted
+    one (checked with Lightning 2.6.6). With `save_on_train_epoch_end=False` it
+    is a plain `ModelCheckpoint`.
+    """
+
+    def __init__(self, *args, save_on_train_epoch_end: bool | None = True, **kwargs) -> None:
+        super().__init__(*args, save_on_train_epoch_end=save_on_train_epoch_end, **kwargs)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)  # top-k, and last if a top-k file was saved
+        if (self.save_last and self._every_n_epochs >= 1
+                and (trainer.current_epoch + 1) % self._every_n_epochs == 0
+                and self._should_save_on_train_epoch_end(trainer)
+                and not self._should_skip_saving_checkpoint(trainer)):  # e.g. saved at this step
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

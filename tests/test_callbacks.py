@@ -1,0 +1,86 @@
+"""Evaluation callbacks: sample grids and the two-axis scores, with a small stand-in
+for Inception (a fixed random projection of 8x8 colour thumbnails; same interface)."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import cartoonlab.metrics
+from cartoonlab.callbacks import SampleGrid, TranslationMetrics
+from cartoonlab.metrics import InceptionFeatures
+from cartoonlab.metrics.translation import TranslationScores
+
+from .systems.helpers import tiny_cyclegan, tiny_data, trainer
+
+
+class Thumbnails(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(3 * 8 * 8, 2048)
+        torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.proj(nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)))
+
+
+def fake_backbone(name: str = "auto") -> InceptionFeatures:
+    return InceptionFeatures(Thumbnails(), "thumbnails", feeds_uint8=False)
+
+
+@pytest.fixture
+def thumbnails(monkeypatch):
+    monkeypatch.setattr(cartoonlab.metrics, "load_backbone", fake_backbone)
+
+
+def fit(tmp_path, root, callbacks, epochs=2):
+    t = trainer(tmp_path, max_epochs=epochs, callbacks=callbacks, limit_val_batches=None)
+    system = tiny_cyclegan()
+    t.fit(system, tiny_data(root))
+    return t, system
+
+
+def test_sample_grid_rows_photo_translation_truth(tmp_path, synth_root):
+    fit(tmp_path, synth_root, [SampleGrid(n=2)], epochs=1)
+    grid = Image.open(tmp_path / "samples" / "epoch_0000.png")
+    # make_grid: 32 px tiles with 2 px padding; paired data -> 3 rows (photo, G(photo), truth)
+    assert grid.size == (2 * 34 + 2, 3 * 34 + 2)
+
+
+def test_translation_metrics_on_validation_and_test(tmp_path, synth_root, thumbnails):
+    cb = TranslationMetrics(every_n_epochs=2)
+    t, system = fit(tmp_path, synth_root, [cb], epochs=4)
+    val = {k for k in t.logged_metrics if k.startswith("val/")}
+    assert {"val/fid", "val/kid", "val/kid_std", "val/ssim_photo", "val/psnr_photo", "val/perc_photo",
+            "val/l1_truth", "val/ssim_truth", "val/perc_truth"} <= val
+    assert cb.best["epoch"] in (1, 3), "scored at the end of every 2nd epoch only"
+    assert system.run_info["best_val"]["fid"] == min(cb.best["fid"], t.logged_metrics["val/fid"].item())
+    assert system.run_info["fid_images"]["cartoon_reference"] == 6, "validation uses the val split (6 images)"
+    t.test(system, tiny_data(synth_root))
+    for k in ("fid_cartoon", "kid_cartoon", "fid_photo", "kid_photo", "kid_std_cartoon", "l1_truth"):
+        assert f"test/{k}" in t.logged_metrics, k
+    assert cb.state_dict()["best"] == cb.best, "the best epoch survives a resume"
+
+
+def test_identity_is_perfectly_faithful_and_a_constant_is_not(synth_root):
+    dm = tiny_data(synth_root)
+    dm.setup("test")
+
+    def score(make_fake):
+        s = TranslationScores(fake_backbone(), ("cartoon", "photo"))
+        s.prepare(dm, "test")
+        for batch in dm.test_dataloader():
+            s.update(make_fake(batch), batch)
+        return s.compute()
+
+    ident = score(lambda b: b["photo"])
+    const = score(lambda b: torch.zeros_like(b["photo"]))
+    truth = score(lambda b: b["truth"])
+    assert ident["ssim_photo"] == pytest.approx(1.0) and ident["perc_photo"] == pytest.approx(0.0, abs=1e-6)
+    assert ident["fid_photo"] < 0.05 * truth["fid_photo"], "the photos are their own reference"
+    assert const["ssim_photo"] < 0.5 and const["perc_photo"] > 0.01
+    assert truth["l1_truth"] == 0.0 and ident["l1_truth"] > 0.05, "the truth is what the photos are not"
+    assert truth["fid_cartoon"] < ident["fid_cartoon"], "the true cartoons are closer in style"
+    json.dumps(ident)  # plain floats: written to metrics.json and ablation.csv
