@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import time
 import warnings
-from pathlib import Path
 
 import lightning as L
 import torch

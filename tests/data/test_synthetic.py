@@ -1,6 +1,13 @@
 import numpy as np
 
-from cartoonlab.data.synthetic import PAIRED_MARKER, _cartoon_style, _scene, render, render_pair, write_dataset
+from cartoonlab.data.synthetic import (
+    PAIRED_MARKER,
+    _cartoon_style,
+    _scene,
+    render,
+    render_pair,
+    write_dataset,
+)
 
 
 def test_render_is_deterministic_and_seeded():
