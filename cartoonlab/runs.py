@@ -85,7 +85,7 @@ class RunRecorder(L.Callback):
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / "metrics.json"
-        self._t0, self._images, self._prev = None, 0, {}
+        self._t0, self._images, self._batches, self._prev = None, 0, 0, {}
 
     def read(self) -> dict:
         return json.loads(self.path.read_text()) if self.path.exists() else {}
@@ -94,10 +94,11 @@ class RunRecorder(L.Callback):
         if trainer.ckpt_path is None and trainer.is_global_zero:  # a fresh run, not a resumed one
             self.path.unlink(missing_ok=True)
         self._prev = self.read() if trainer.ckpt_path is not None else {}
-        self._t0, self._images = time.perf_counter(), 0
+        self._t0, self._images, self._batches = time.perf_counter(), 0, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._images += batch["photo"].size(0) * trainer.world_size
+        self._batches += 1
 
     def _write(self, trainer, pl_module, status: str, **extra) -> None:
         if not trainer.is_global_zero:
@@ -106,9 +107,12 @@ class RunRecorder(L.Callback):
         if self._t0 is not None:
             seconds = self._prev.get("train_seconds", 0.0) + time.perf_counter() - self._t0
             images = self._prev.get("train_images", 0) + self._images
-            data.update(train_seconds=round(seconds, 3), train_images=images,
+            # batches (iterations), not Lightning's global_step: under manual optimization
+            # that counts every optimizer step, two per batch for a G/D system
+            batches = self._prev.get("batches", 0) + self._batches
+            data.update(train_seconds=round(seconds, 3), train_images=images, batches=batches,
                         images_per_second=round(images / seconds, 3) if seconds else None,
-                        epochs=trainer.current_epoch, global_step=trainer.global_step)
+                        epochs=trainer.current_epoch)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if not isinstance(v, torch.Tensor) or v.numel() == 1}
         dm = getattr(trainer, "datamodule", None)

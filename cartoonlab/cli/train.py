@@ -46,6 +46,13 @@ class CartoonLabCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand) if self.subcommand else None
+        max_steps = cfg and cfg.get("trainer", {}).get("max_steps")
+        if max_steps not in (None, -1):
+            raise SystemExit(
+                f"cartoonlab: trainer.max_steps={max_steps} is refused: under manual optimization Lightning "
+                "counts every optimizer step (2 per batch for a G/D system), so it would train "
+                f"{max_steps // 2} batches. Give trainer.max_epochs (with data.epoch_length) or "
+                "trainer.limit_train_batches (batches per epoch) instead.")
         if cfg is not None and "weights_only" in cfg and cfg["weights_only"] is None:
             cfg["weights_only"] = True  # explicit, whatever torch's default (lightning >= 2.6)
 

@@ -12,15 +12,27 @@ from torch import nn
 from cartoonlab.nets.blocks import Configurable, Norm, init_weights, norm_layer, uses_bias
 
 
+def with_spectral_norm(net: nn.Module) -> nn.Module:
+    """Spectral normalization of every conv (Miyato et al. 2018): D becomes 1-Lipschitz
+    per layer, so G cannot fool it with high-frequency patterns that a sharp D rewards.
+    Not in CartoonGAN or CycleGAN; a switch (`spectral_norm: true`) for small budgets."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.utils.parametrizations.spectral_norm(m)
+    return net
+
+
 class CartoonGANDiscriminator(nn.Module, Configurable):
     """CartoonGAN's patch discriminator (Chen et al. 2018, Fig. 2).
 
     3x3 convs, LeakyReLU 0.2: conv32 s1 -> [conv64 s2, conv128 s1, norm] ->
     [conv128 s2, conv256 s1, norm] -> conv256, norm -> conv1. Use `norm="none"`
-    for a WGAN-GP critic.
+    for a WGAN-GP critic. `spectral_norm`: see `with_spectral_norm` (default off, as
+    in the paper).
     """
 
-    def __init__(self, ndf: int = 32, norm: Norm = "batch", slope: float = 0.2) -> None:
+    def __init__(self, ndf: int = 32, norm: Norm = "batch", slope: float = 0.2,
+                 spectral_norm: bool = False) -> None:
         super().__init__()
         bias = uses_bias(norm)
 
@@ -35,6 +47,8 @@ class CartoonGANDiscriminator(nn.Module, Configurable):
                    nn.Conv2d(ndf * 8, 1, 3, 1, 1)]
         self.net = nn.Sequential(*layers)
         init_weights(self)
+        if spectral_norm:
+            with_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -45,9 +59,11 @@ class PatchGANDiscriminator(nn.Module, Configurable):
 
     C64 (no norm) - C128 - C256 - C512 (stride 1) - conv to 1; 4x4 kernels,
     LeakyReLU 0.2. InstanceNorm by default; `norm="none"` for a WGAN-GP critic.
+    `spectral_norm`: see `with_spectral_norm` (default off, as in the reference).
     """
 
-    def __init__(self, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance") -> None:
+    def __init__(self, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance",
+                 spectral_norm: bool = False) -> None:
         super().__init__()
         bias = uses_bias(norm)
         layers = [nn.Conv2d(3, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
@@ -61,6 +77,8 @@ class PatchGANDiscriminator(nn.Module, Configurable):
         layers += [nn.Conv2d(c, 1, 4, 1, 1)]
         self.net = nn.Sequential(*layers)
         init_weights(self)
+        if spectral_norm:
+            with_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from cartoonlab.losses import ContentLoss, GANLoss, GANMode, ImagePool, gradient_penalty
+from cartoonlab.losses import ContentLoss, GANLoss, GANMode, ImagePool, gradient_penalty, l1
 from cartoonlab.nets.discriminators import CartoonGANDiscriminator
 from cartoonlab.nets.features import ContentExtractor
 from cartoonlab.nets.generators import CartoonGANGenerator
@@ -45,6 +45,9 @@ class CartoonGAN(GANSystem):
         d_reduction: "mean" of D's terms (author's code, default) | "sum" (DIYA).
         pool_size: history of fakes for D (author's code: 50; paper: none, 0).
         gp_weight / n_critic: WGAN-GP penalty and D steps per G step.
+        init_loss: what the init phase reconstructs: "content" (paper, default:
+            w_con * L_con) or "l1" (|G(p) - p|_1, the pixels: a sharp identity in a
+            few hundred steps, where deep features of tiny images give a blurred one).
     """
 
     optimizer_names = ("g", "d")
@@ -67,6 +70,7 @@ class CartoonGAN(GANSystem):
         pool_size: int = 0,
         gp_weight: float = 10.0,
         n_critic: int = 1,
+        init_loss: Literal["content", "l1"] = "content",
         init_epochs: int = 10,
         **kwargs,
     ) -> None:
@@ -99,9 +103,14 @@ class CartoonGAN(GANSystem):
 
     def init_step(self, opt_g, p: torch.Tensor) -> None:
         with self.toggled_optimizer(opt_g):
-            terms = {"g_content": self.content(self.phi, self.G(p), p)}
+            if self.hparams.init_loss == "l1":
+                terms = {"g_init_l1": l1(self.G(p), p)}
+                loss = terms["g_init_l1"]
+            else:
+                terms = {"g_content": self.content(self.phi, self.G(p), p)}
+                loss = self.hparams.content_weight * terms["g_content"]
             if self.finite_or_stop(terms):
-                self.optimize(opt_g, self.hparams.content_weight * terms["g_content"])
+                self.optimize(opt_g, loss)
         self.log_terms("train", terms, batch_size=len(p))
 
     def d_step(self, opt_d, c: torch.Tensor, e: torch.Tensor | None, fake: torch.Tensor) -> None:

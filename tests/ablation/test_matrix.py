@@ -6,7 +6,7 @@ import pytest
 from cartoonlab.ablation.matrix import Matrix
 
 EXP = Path(__file__).resolve().parents[2] / "experiments"
-MATRIX = Matrix.load(EXP / "ablation.yaml", "quick")
+MATRIX = Matrix.load(EXP / "ablation.yaml", "standard")  # every table
 
 
 def test_matrix_covers_the_source_tables():
@@ -30,6 +30,14 @@ def test_every_cell_has_a_hypothesis_and_a_small_delta():
             assert len(text.splitlines()) <= 12, f"{cell}: a delta, not a copy of a config"
 
 
+def test_quick_profile_runs_the_three_baselines_with_imagenet_content():
+    quick = Matrix.load(EXP / "ablation.yaml", "quick")
+    assert list(quick.tables) == ["T0"] and quick.cell_names() == ["cyclegan", "cartoongan", "improved"]
+    assert len(quick.runs(Path("o"))) == 3 * len(quick.seeds)
+    assert "EfficientNet-Lite0 stands in" in quick.profile_spec["note"].replace("\n", " ") or \
+        "stands in for VGG19" in quick.profile_spec["note"]
+
+
 def test_subsets_and_unknown_names():
     m = Matrix.load(EXP / "ablation.yaml", "quick", seeds=[5], cells=["cyclegan", "cyclegan_unet"])
     assert {r.name for r in m.runs(Path("o"))} == {"cyclegan-s5", "cyclegan_unet-s5"}
@@ -40,7 +48,7 @@ def test_subsets_and_unknown_names():
         Matrix.load(EXP / "ablation.yaml", "huge")
 
 
-@pytest.mark.parametrize("profile", ["quick", "paper"])
+@pytest.mark.parametrize("profile", ["quick", "standard", "paper"])
 def test_every_cell_config_parses(profile, tmp_path, capsys):
     """`cartoonlab fit ... --print_config` for every cell of the profile."""
     from cartoonlab.cli import main
@@ -52,11 +60,15 @@ def test_every_cell_config_parses(profile, tmp_path, capsys):
         out = capsys.readouterr().out
         assert exc.value.code == 0, run.cell
         assert "class_path: cartoonlab.systems." in out, run.cell
-        if profile == "quick":
-            assert "image_size: 32" in out and "max_epochs: 12" in out, run.cell
+        offline = profile != "paper"
+        if offline:
+            assert "image_size: 32" in out, run.cell
         if run.cell == "cyclegan_unet":
-            assert "UnetGenerator" in out and "num_downs: " + ("5" if profile == "quick" else "8") in out
-        if run.cell in ("cartoongan_resnet", "improved"):
+            assert "UnetGenerator" in out and "num_downs: " + ("5" if offline else "8") in out
+        if "content_net" in out:  # never random weights in a profile a user runs
+            assert "weights: null" not in out, run.cell
+            assert ("arch: efficientnet_lite0" in out) == offline, run.cell
+        if run.cell in ("cartoongan_resnet", "improved") and not offline:
             assert "arch: resnet101" in out
 
 
@@ -72,12 +84,12 @@ def test_dry_run_prints_the_commands(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_every_cell_trains_a_few_steps(tmp_path):
-    """Every cell of the quick profile, one short epoch each (`make test-all`)."""
+    """Every cell of the standard profile, one short epoch each (`make test-all`)."""
     import json
 
     from cartoonlab.cli import main
 
-    m = Matrix.load(EXP / "ablation.yaml", "quick", seeds=[0])
+    m = Matrix.load(EXP / "ablation.yaml", "standard", seeds=[0])
     short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--run.test_after_fit=false",
              "--run.wandb=disabled", "--data.synthetic_n=48"]
     for run in m.runs(tmp_path):

@@ -79,7 +79,7 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     first = json.loads((tmp_path / "run" / "metrics.json").read_text())
     main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=3", "--ckpt_path=last"])
     second = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert second["epochs"] == 3 and second["global_step"] == first["global_step"] * 3 // 2
+    assert second["epochs"] == 3 and second["batches"] == first["batches"] * 3 // 2 == 9, "batches, not steps"
     assert second["train_seconds"] > first["train_seconds"], "time adds up across resumes"
 
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -145,3 +145,9 @@ def test_fid_kid_in_validation_and_test(tmp_path):
     assert "inception-2015-12-05" in metrics["fid_backbone"]
     assert metrics["status"] == "finished" and metrics["seeds"]["seed_everything"] == "0"
     assert metrics["metrics"]["test/fid_cartoon"] != metrics["metrics"]["test/fid_photo"]
+
+
+def test_max_steps_is_refused_with_one_clear_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*fit_args("cyclegan", tmp_path), "--trainer.max_steps=10"])
+    assert "max_steps=10 is refused" in str(exc.value.code) and "5 batches" in str(exc.value.code)
