@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# make ablation variables: PROFILE=quick|paper  DATA=<CycleGAN-layout dir>  SEEDS="0 1 2"
+# make ablation variables: PROFILE=quick|standard|paper  DATA=<CycleGAN-layout dir>  SEEDS="0 1 2"
 # CELLS="cyclegan cartoongan"  TABLES="T1 T3"  GPUS="0 1 2 3"  JOBS=<parallel CPU runs>
 PROFILE ?= quick
 DATA    ?=

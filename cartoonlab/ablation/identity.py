@@ -44,6 +44,7 @@ def identity_row(runs: list[Run], backbone: str = "auto") -> dict | None:
     return scores.compute()
 
 
-def reference_photos(runs: list[Run]) -> tuple[list[Path], int]:
+def reference_photos(runs: list[Run]) -> tuple[list[Path], list[Path] | None, int]:
+    """The test photos, their true cartoons on paired data (else None), and the image size."""
     dm = _datamodule(runs)
-    return (dm.files["photo_test"], dm.hparams.image_size) if dm else ([], 0)
+    return (dm.files["photo_test"], dm.truths("test"), dm.hparams.image_size) if dm else ([], None, 0)

@@ -182,8 +182,9 @@ def bar_plots(matrix: Matrix, table_rows: list[dict], out: Path) -> list[Path]:
 
 
 def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size: int, out: Path,
-                 n: int = 6) -> list[Path]:
-    """One grid per table: the same test photos (top row) through every cell (seed of the first run)."""
+                 n: int = 8, truths: list[Path] | None = None) -> list[Path]:
+    """One grid per table: the same test photos (top row) through every cell (seed of the
+    first run), and on paired data their true cartoons (bottom row)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,7 +197,11 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
     from cartoonlab.inference import load_generator, translate
 
     tf = eval_transform(image_size)
-    x = torch.stack([to_tensor(tf(image=load_rgb(p))["image"]) for p in photos[:n]])
+
+    def load(paths: list[Path]) -> torch.Tensor:
+        return torch.stack([to_tensor(tf(image=load_rgb(p))["image"]) for p in paths[:n]])
+
+    x = load(photos)
     by_cell = {}
     for r in runs:
         ckpt = r.dir / "checkpoints" / "last.ckpt"
@@ -206,6 +211,7 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
     for t in matrix.tables.values():
         cells = [c for c in t.cells if c in by_cell]
         rows_ = [("photo", to_uint8(x))] + [(c, by_cell[c]) for c in cells]
+        rows_ += [("true cartoon", to_uint8(load(truths)))] if truths else []
         fig, axes = plt.subplots(len(rows_), 1, figsize=(1.1 * len(x), 1.15 * len(rows_)), squeeze=False)
         for ax, (label, imgs) in zip(axes[:, 0], rows_):
             ax.imshow(np.concatenate(list(imgs), axis=1))  # one row: n images side by side

@@ -10,7 +10,8 @@ HELP = "run the ablation matrix (resumable), show its progress, write tables and
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matrix", default="experiments/ablation.yaml", help="the matrix file")
-    p.add_argument("--profile", default="quick", help="quick (CPU, synthetic data) or paper (GPU)")
+    p.add_argument("--profile", default="quick",
+                   help="quick (CPU, the three baselines), standard (CPU, every table) or paper (GPU)")
     p.add_argument("--out", default=None, help="results folder (default results/<profile>)")
     p.add_argument("--data", default=None, help="a CycleGAN-layout folder (default: the profile's data)")
     p.add_argument("--seeds", default=None, help='seeds, e.g. "0 1 2" (default: the profile\'s)')
@@ -99,7 +100,7 @@ def report(args: argparse.Namespace) -> int:
     write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
     atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data))
     plots = bar_plots(m, table_rows, out)
-    photos, size = reference_photos(runs)
-    grids = sample_grids(m, runs, photos, size, out) if photos else []
+    photos, truths, size = reference_photos(runs)
+    grids = sample_grids(m, runs, photos, size, out, truths=truths) if photos else []
     print(f"wrote {out / 'ablation.csv'}, {out / 'tables.md'}, {len(plots)} bar plots, {len(grids)} sample grids")
     return 0
