@@ -41,7 +41,7 @@ def test_quick_profile_runs_the_three_baselines_with_imagenet_content():
 def test_subsets_and_unknown_names():
     m = Matrix.load(EXP / "ablation.yaml", "quick", seeds=[5], cells=["cyclegan", "cyclegan_unet"])
     assert {r.name for r in m.runs(Path("o"))} == {"cyclegan-s5", "cyclegan_unet-s5"}
-    assert set(m.tables) == {"T1", "T2", "T6"}
+    assert set(m.tables) == {"T0", "T1", "T2", "T6"}, "--cells picks from every table, not the profile's"
     with pytest.raises(ValueError, match="unknown cell"):
         Matrix.load(EXP / "ablation.yaml", "quick", cells=["nope"])
     with pytest.raises(ValueError, match="unknown profile"):
