@@ -17,14 +17,14 @@ translates at the native resolution instead.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cartoonlab.data.folders import list_images, load_rgb
+from cartoonlab.data.folders import list_images, load_rgb, write_image
 from cartoonlab.data.transforms import to_tensor, to_uint8
 
 TRUSTED_PREFIX = "cartoonlab.nets."
@@ -76,21 +76,55 @@ def translate_at(net: nn.Module, x: torch.Tensor, work_side: int | None) -> torc
     return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
+@dataclass
+class Translated:
+    """What `translate_path` did: files written, and inputs skipped with the reason."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: dict[Path, str] = field(default_factory=dict)
+
+
+def output_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input, output) for a file or a folder (mirrored names, PNG). Refuses, with a
+    ValueError naming the files, whatever would overwrite an input, write into the
+    input folder, or map two inputs to one output (`x.jpg` and `x.png`)."""
+    if src.is_dir():
+        s, d = src.resolve(), dst.resolve()
+        if d == s or s in d.parents:
+            raise ValueError(f"output folder {dst} is (inside) the input folder {src}: inputs would be "
+                             "overwritten or translated again on the next run; choose another folder")
+        pairs = [(p, dst / p.relative_to(src).with_suffix(".png")) for p in list_images(src)]
+        if not pairs:
+            raise ValueError(f"no image files in {src}")
+    else:
+        out = dst / (src.stem + ".png") if dst.is_dir() or not dst.suffix else dst
+        if out.resolve() == src.resolve():
+            raise ValueError(f"output {out} is the input file; choose another name")
+        pairs = [(src, out)]
+    seen: dict[Path, Path] = {}
+    for inp, out in pairs:
+        if out in seen:
+            raise ValueError(f"{seen[out]} and {inp} would both be written to {out}; rename one of them")
+        seen[out] = inp
+    return pairs
+
+
 def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
-                   work_side: int | None | str = "train") -> list[Path]:
+                   work_side: int | None | str = "train") -> Translated:
     """Translate one image file, or every image of a folder (mirrored names, PNG).
     `work_side`: "train" (the checkpoint's training size; default), an int, or None
-    (native resolution); outputs always have their input's size."""
+    (native resolution); outputs always have their input's size. An input that does
+    not decode is skipped and reported (the others are still translated)."""
     if work_side == "train":
         work_side = getattr(net, "train_size", None)
-    src, dst = Path(src), Path(dst)
-    if src.is_dir():
-        pairs = [(p, dst / p.relative_to(src).with_suffix(".png")) for p in list_images(src)]
-    else:
-        pairs = [(src, dst if dst.suffix else dst / (src.stem + ".png"))]
-    net = net.to(device)
+    pairs = output_pairs(Path(src), Path(dst))
+    net, done = net.to(device), Translated()
     for inp, out in pairs:
-        x = to_tensor(load_rgb(inp)).unsqueeze(0).to(device)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out), cv2.cvtColor(to_uint8(translate_at(net, x, work_side)[0]), cv2.COLOR_RGB2BGR))
-    return [out for _, out in pairs]
+        try:
+            x = to_tensor(load_rgb(inp)).unsqueeze(0).to(device)
+        except Exception as err:  # noqa: BLE001 - unreadable input: skip, count, name it
+            done.skipped[inp] = f"{type(err).__name__}: {err}"
+            continue
+        write_image(out, to_uint8(translate_at(net, x, work_side)[0]))
+        done.written.append(out)
+    return done

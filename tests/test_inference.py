@@ -36,3 +36,74 @@ def test_native_and_already_at_scale_run_unresized():
     net.seen.clear()
     translate_at(net, torch.zeros(1, 3, 32, 64), 32)
     assert net.seen == [(32, 64)]
+
+
+def _images(folder, names):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        Image.new("RGB", (20, 12), (40 * i, 100, 200)).save(folder / name)
+
+
+def test_folder_outputs_never_overwrite_or_collide(tmp_path):
+    import pytest
+
+    from cartoonlab.inference import translate_path
+
+    src = tmp_path / "in"
+    _images(src, ["a.png", "b.jpg"])
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    for dst in (src, src / "out"):
+        with pytest.raises(ValueError, match="input folder"):
+            translate_path(Recorder(), src, dst, work_side=None)
+    with pytest.raises(ValueError, match="is the input file"):
+        translate_path(Recorder(), src / "a.png", src / "a.png", work_side=None)
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "no input touched"
+    _images(src, ["c.png", "c.tif"])
+    with pytest.raises(ValueError, match="both be written to"):
+        translate_path(Recorder(), src, tmp_path / "out", work_side=None)
+    assert not (tmp_path / "out").exists(), "refused before writing anything"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no image files"):
+        translate_path(Recorder(), tmp_path / "empty", tmp_path / "o2", work_side=None)
+
+
+def test_unreadable_inputs_are_skipped_and_named_and_writes_are_checked(tmp_path):
+    import os
+
+    import pytest
+
+    from cartoonlab.inference import translate_path
+
+    src = tmp_path / "in"
+    _images(src, ["a.png", "b.png"])
+    (src / "broken.png").write_bytes((src / "a.png").read_bytes()[:30])
+    done = translate_path(Recorder(), src, tmp_path / "out", work_side=None)
+    assert sorted(p.name for p in done.written) == ["a.png", "b.png"]
+    assert list(done.skipped) == [src / "broken.png"]
+    # an existing folder whose name has a dot is a folder, not a file name
+    (tmp_path / "out.d").mkdir()
+    assert translate_path(Recorder(), src / "a.png", tmp_path / "out.d", work_side=None).written == [
+        tmp_path / "out.d" / "a.png"]
+    if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for users
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(OSError):
+            translate_path(Recorder(), src / "a.png", ro / "x.png", work_side=None)
+    with pytest.raises(OSError, match="cannot encode"):
+        translate_path(Recorder(), src / "a.png", tmp_path / "x.unknownext", work_side=None)
+
+
+def test_a_file_name_that_is_not_utf8_is_translated_not_a_crash(tmp_path):
+    import os
+
+    from cartoonlab.inference import translate_path
+
+    src = tmp_path / "in"
+    _images(src, ["a.png"])
+    odd = os.fsdecode(os.fsencode(str(src)) + b"/caf\xe9.png")  # surrogate-escaped, as os.listdir gives it
+    os.rename(src / "a.png", odd)
+    done = translate_path(Recorder(), src, tmp_path / "out", work_side=None)
+    assert [os.fsencode(p.name) for p in done.written] == [b"caf\xe9.png"] and not done.skipped

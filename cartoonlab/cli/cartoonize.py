@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "translate an image or a folder with a trained generator (output at the input's own size)"
 
@@ -30,6 +31,14 @@ def run(args: argparse.Namespace) -> int:
     if args.size is not None and args.size < 8:
         raise SystemExit(f"cartoonize: --size must be at least 8 pixels, got {args.size}")
     work_side = None if args.native else (args.size or "train")
-    outputs = translate_path(load_generator(args.ckpt), args.input, args.output, device=device, work_side=work_side)
-    print(f"wrote {len(outputs)} image(s) to {args.output}")
-    return 0
+    try:
+        done = translate_path(load_generator(args.ckpt), args.input, args.output, device=device,
+                              work_side=work_side)
+    except (ValueError, OSError) as err:  # refused output (overwrite, collision, no images), I/O error
+        print(f"cartoonize: {err}", file=sys.stderr)
+        return 2
+    for path, why in done.skipped.items():
+        print(f"cartoonize: skipped unreadable {path} ({why})", file=sys.stderr)
+    print(f"wrote {len(done.written)} image(s) to {args.output}"
+          + (f"; skipped {len(done.skipped)} unreadable input(s)" if done.skipped else ""))
+    return 0 if done.written else 1

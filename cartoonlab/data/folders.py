@@ -8,11 +8,13 @@ to RGB, alpha composited on white, CMYK to RGB, 16-bit scaled to 8-bit).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -129,3 +131,23 @@ def _mode_kinds(mode: str) -> dict[str, bool]:
         "cmyk": mode == "CMYK",
         "16_bit": mode.startswith("I") or mode == "F",
     }
+
+
+def write_image(path: Path, rgb) -> None:
+    """Encode by the extension and write atomically (temporary file, then rename),
+    through Python's file API: any file name the OS accepts works, and a failed
+    write raises instead of passing silently."""
+    try:
+        ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OSError(f"cannot encode {path} (unknown image extension {path.suffix!r})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cartoonlab.data.folders import write_image
+
 DOMAINS = {"photo": 0, "cartoon": 1}
 
 
@@ -110,8 +112,7 @@ def render_pair(index: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarra
 def _write(job: tuple[str, str, int, int, int]) -> None:
     path, domain, index, size, seed = job
     img = render_pair(index, size, seed)[1] if domain == "truth" else render(domain, index, size, seed)
-    if not cv2.imwrite(path, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+    write_image(Path(path), img)  # checked, atomic, any file name
 
 
 PAIRED_MARKER = ".paired"  # in a dataset root: valB/testB are the ground truth of valA/testA
