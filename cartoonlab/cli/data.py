@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 HELP = "make the synthetic dataset, precompute edge-smoothed cartoons, check image folders"
@@ -47,7 +48,11 @@ def synth(args: argparse.Namespace) -> int:
     from cartoonlab.data.synthetic import write_dataset
 
     t0 = time.perf_counter()
-    out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test)
+    try:
+        out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test)
+    except ValueError as err:
+        print(f"data synth: {err}", file=sys.stderr)
+        return 2
     print(f"wrote synthetic dataset to {out} ({args.n} train images per domain, {args.size}px) "
           f"in {time.perf_counter() - t0:.1f}s")
     return 0
@@ -58,7 +63,11 @@ def smooth(args: argparse.Namespace) -> int:
     from cartoonlab.data.smoothing import smooth_folder
 
     t0 = time.perf_counter()
-    stats = smooth_folder(args.src, args.dst, EdgeParams(mode=args.mode), workers=args.workers)
+    try:
+        stats = smooth_folder(args.src, args.dst, EdgeParams(mode=args.mode), workers=args.workers)
+    except ValueError as err:
+        print(f"data smooth: {err}", file=sys.stderr)
+        return 2
     print(f"smoothed {stats.written}, reused {stats.reused}, failed {len(stats.failed)} "
           f"in {time.perf_counter() - t0:.1f}s -> {args.dst}")
     for rel, err in stats.failed.items():

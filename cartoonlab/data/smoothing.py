@@ -56,6 +56,9 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
                   workers: int | None = None) -> SmoothStats:
     """Edge-promote every image of `src` into `dst`; reuse what is already there."""
     src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise ValueError(f"output folder {dst} is (inside) the source folder {src}: the cartoons would be "
+                         "overwritten or smoothed again on the next run; choose another folder")
     dst.mkdir(parents=True, exist_ok=True)
     manifest_file = dst / MANIFEST
     old = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}

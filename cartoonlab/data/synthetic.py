@@ -129,6 +129,9 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
     finished dataset (written last).
     """
     out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} exists and is not empty: a new dataset would mix with its files "
+                         "(old train scenes could become new test scenes); choose a new folder")
     n_test = max(8, n // 10) if n_test is None else n_test
     n_val = n_test if n_val is None else n_val
     jobs = []

@@ -43,3 +43,16 @@ def test_module_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "cartoonlab", "data", "smooth", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "edge-smoothed twin" in out and "--mode" in out
+
+
+def test_smooth_and_synth_never_overwrite_their_data(tmp_path, capsys):
+    assert run("data", "synth", str(tmp_path / "ds"), "--n", "4", "--size", "32", "--n-test", "2") == 0
+    src = tmp_path / "ds" / "trainB"
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    for dst in (src, src / "smoothed"):
+        assert run("data", "smooth", str(src), str(dst)) == 2
+        assert "source folder" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "sources untouched"
+    assert run("data", "synth", str(tmp_path / "ds"), "--n", "6", "--size", "48") == 2
+    assert "not empty" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "no stale mix of two datasets"
