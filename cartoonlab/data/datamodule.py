@@ -169,7 +169,11 @@ class UnpairedImageDataModule(L.LightningDataModule):
         n_p, n_c = len(self.files["photo"]), len(self.files["cartoon"])
         ds = UnpairedTrainDataset(self.files["photo"], self.files["cartoon"], self.edge_params,
                                   train_transform(hp.preset, hp.image_size))
-        sampler = UnpairedSampler(n_p, n_c, hp.epoch_length or max(n_p, n_c), seed=hp.seed)
+        length = hp.epoch_length or max(n_p, n_c)
+        if length < hp.batch_size:  # drop_last would make every epoch empty: a "finished" run that never trained
+            raise ValueError(f"an epoch of {length} photo/cartoon pairs is smaller than one batch of "
+                             f"{hp.batch_size}: add images, or lower data.batch_size or raise data.epoch_length")
+        sampler = UnpairedSampler(n_p, n_c, length, seed=hp.seed)
         return self._loader(ds, hp.batch_size, sampler=sampler, drop_last=True)
 
     def _eval_loader(self, split: str, limit: int | None = None) -> DataLoader:

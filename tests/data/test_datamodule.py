@@ -159,3 +159,10 @@ def test_clear_errors(tmp_path):
     shutil.rmtree(tmp_path / "trainB")
     with pytest.raises(ValueError, match="photo_dir"):
         UnpairedImageDataModule(photo_dir=str(tmp_path / "trainA"))
+
+
+def test_a_dataset_smaller_than_one_batch_is_refused_not_trained_for_zero_steps(synth_root):
+    dm = make_dm(synth_root, batch_size=64)  # 24 training pairs per epoch
+    with pytest.raises(ValueError, match="smaller than one batch of 64"):
+        dm.train_dataloader()
+    assert len(make_dm(synth_root, batch_size=64, epoch_length=128).train_dataloader()) == 2
