@@ -73,7 +73,7 @@ class UnpairedTrainDataset(Dataset):
     discriminator sees (CartoonGAN smooths the images it trains on): smoothing at
     the source resolution and resizing afterwards blurs the edges of both twins
     alike, and the twin then barely differs from its cartoon. At 32-256 px this
-    costs 0.02-1.5 ms per image on a loader worker.
+    costs 0.03 ms (32 px) to 0.7 ms (256 px) per image on one core.
     """
 
     def __init__(self, photos: list[Path], cartoons: list[Path], smooth: EdgeParams | None,

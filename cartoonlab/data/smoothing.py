@@ -4,7 +4,8 @@ The output mirrors the source tree (`DST/<relative path>[.png]`). A manifest
 `DST/.cartoonlab-smooth.json` records each source file's SHA-256 and the
 parameters; a file whose content and parameters are unchanged is not redone, so
 a second run does nothing. Every output is written to a temporary name and
-renamed, so an interrupted run never leaves a half-written image.
+renamed (`write_image`), so an interrupted run never leaves a half-written image,
+and a failed write is counted as failed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from cartoonlab.data.edges import EdgeParams, edge_smooth
-from cartoonlab.data.folders import list_images, load_rgb
+from cartoonlab.data.folders import list_images, load_rgb, write_image
 from cartoonlab.utils import atomic_write_text
 
 MANIFEST = ".cartoonlab-smooth.json"
@@ -41,14 +42,9 @@ def _smooth_one(job: tuple[str, str, EdgeParams]) -> str | None:
     src, out, params = job
     cv2.setNumThreads(1)  # one process per core already
     try:
-        img = edge_smooth(load_rgb(src), params)
+        write_image(Path(out), edge_smooth(load_rgb(src), params))  # checked and atomic
     except Exception as err:  # noqa: BLE001 - reported and counted by the caller
         return f"{type(err).__name__}: {err}"
-    out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp.png")
-    cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    os.replace(tmp, out_path)
     return None
 
 
