@@ -32,7 +32,7 @@ class TranslationScores:
     def __init__(self, backbone: InceptionFeatures, references: tuple[str, ...] = ("cartoon",)) -> None:
         self.backbone = backbone
         self.fid = {ref: FIDKID() for ref in references}
-        for m in self.fid.values():  # features are gathered by the caller: no metric sync
+        for m in self.fid.values():  # features are all-gathered in `update`: no metric sync
             for metric in (m.fid, m.kid):
                 metric.sync_on_compute = False
         self.content = ContentMetrics()  # per-rank sums, reduced by torchmetrics under DDP
