@@ -15,7 +15,8 @@
 - Loading goes through `torch.load(weights_only=True)` unless a caller passes
   `weights_only=False` explicitly; a checkpoint that holds pickled objects
   other than tensors and plain data raises `UnsafeCheckpointError` with the
-  path, and its code never runs.
+  path, and its code never runs; an empty, truncated or foreign file raises
+  `NotACheckpointError` (`read_checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import os
 import pickle
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,46 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
             f"cannot load checkpoint {path} safely: torch.load(weights_only=True) refused it ({reason}). "
             "cartoonlab loads only checkpoints that hold tensors and plain data, never other pickled "
             "objects, whose loading can run arbitrary code. Use a checkpoint that cartoonlab wrote.")
+
+
+class NotACheckpointError(ValueError):
+    """The file is empty, truncated, or not a PyTorch checkpoint at all."""
+
+    def __init__(self, path: Any, what: str) -> None:
+        super().__init__(f"{path} is not a checkpoint ({what}); give a .ckpt written by `cartoonlab fit`")
+
+
+@contextmanager
+def checkpoint_errors(path: Any) -> Iterator[None]:
+    """Turn `torch.load`'s failures on a bad file into `UnsafeCheckpointError` /
+    `NotACheckpointError` naming `path` (a missing file stays a `FileNotFoundError`)."""
+    try:
+        yield
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(path, e) from e
+    except EOFError as e:
+        raise NotACheckpointError(path, "empty or truncated") from e
+    except (KeyError, UnicodeDecodeError) as e:  # a text or other non-pickle file
+        raise NotACheckpointError(path, "not a PyTorch file") from e
+    except OSError as e:
+        if e.filename is not None:  # missing, a folder, no permission: the OS names the file
+            raise
+        raise NotACheckpointError(path, "truncated or corrupt archive") from e
+    except RuntimeError as e:
+        if "zip archive" not in str(e) and "PytorchStreamReader" not in str(e):
+            raise  # e.g. CUDA tensors on a machine without CUDA: not the file's fault
+        raise NotACheckpointError(path, "truncated or corrupt archive") from e
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A Lightning checkpoint's contents, loaded with `weights_only=True`."""
+    import torch
+
+    with checkpoint_errors(path):
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise NotACheckpointError(path, "no state_dict: not written by Lightning")
+    return state
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -73,11 +116,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict[str, Any]:
-        try:
+        with checkpoint_errors(path):
             return super().load_checkpoint(path, map_location=map_location,
                                            weights_only=True if weights_only is None else weights_only)
-        except pickle.UnpicklingError as e:
-            raise UnsafeCheckpointError(path, e) from e
 
 
 class LastCheckpoint(ModelCheckpoint):

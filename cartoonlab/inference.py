@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
 from cartoonlab.data.folders import list_images, load_rgb, write_image
 from cartoonlab.data.transforms import to_tensor, to_uint8
 
@@ -33,18 +34,22 @@ TRUSTED_PREFIX = "cartoonlab.nets."
 def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """The generator of a cartoonlab checkpoint, in eval mode; `train_size` on it is
     the short side it was trained at (None for checkpoints that do not record it)."""
-    state = torch.load(ckpt, map_location=map_location, weights_only=True)
-    meta = state.get("cartoonlab", {})
-    spec = meta.get("generator")
-    if not spec:
-        raise ValueError(f"{ckpt} is not a cartoonlab checkpoint (no generator spec); "
-                         "it must come from `cartoonlab fit`")
-    module, _, name = spec["class_path"].rpartition(".")
+    state = read_checkpoint(ckpt, map_location)
+    meta = state.get("cartoonlab")
+    spec = meta.get("generator") if isinstance(meta, dict) else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("init_args"), dict):
+        raise NotACheckpointError(ckpt, "no generator spec: not written by `cartoonlab fit`")
+    module, _, name = str(spec.get("class_path")).rpartition(".")
     if not spec["class_path"].startswith(TRUSTED_PREFIX):
         raise ValueError(f"refusing to build {spec['class_path']}: only {TRUSTED_PREFIX}* networks")
-    net = getattr(importlib.import_module(module), name)(**spec["init_args"])
     prefix = meta.get("generator_prefix", "G.")
     weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    cls = getattr(importlib.import_module(module), name)
+    with torch.device("meta"):  # the spec's shapes, checked against the weights before allocating
+        shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
+    if shapes != {k: v.shape for k, v in weights.items()}:
+        raise NotACheckpointError(ckpt, f"its generator spec {spec['init_args']} does not match its weights")
+    net = cls(**spec["init_args"])
     net.load_state_dict(weights)
     net.train_size = meta.get("train_size")
     return net.eval()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cartoonlab.cli.args import positive_int
+
 HELP = "run the ablation matrix (resumable), show its progress, write tables and plots"
 
 
@@ -25,7 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                        description="Runs each (cell, seed) as `cartoonlab fit`; finished runs are skipped, "
                        "interrupted ones resume from their last checkpoint. Ctrl-C is safe.")
     _common(p)
-    p.add_argument("--jobs", type=int, default=1, help="parallel runs on CPU (default 1)")
+    p.add_argument("--jobs", type=positive_int, default=1, help="parallel runs on CPU (default 1)")
     p.add_argument("--gpus", default=None, help='GPU ids, one run per GPU in parallel, e.g. "0 1 2 3"')
     p.add_argument("--dry-run", action="store_true", help="print the `cartoonlab fit` commands and stop")
     p.set_defaults(func=run)

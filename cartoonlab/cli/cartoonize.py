@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cartoonlab.cli.args import int_at_least
+
 HELP = "translate an image or a folder with a trained generator (output at the input's own size)"
 
 
@@ -14,7 +16,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", metavar="OUTPUT", help="output file (for one image) or folder")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     scale = parser.add_mutually_exclusive_group()
-    scale.add_argument("--size", type=int, default=None, metavar="PX",
+    scale.add_argument("--size", type=int_at_least(8), default=None, metavar="PX",
                        help="translate with the short side resized to PX (default: the size G was trained at, "
                        "from the checkpoint); the output keeps the input's size")
     scale.add_argument("--native", action="store_true",
@@ -28,15 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from cartoonlab.inference import load_generator, translate_path
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    if args.size is not None and args.size < 8:
-        raise SystemExit(f"cartoonize: --size must be at least 8 pixels, got {args.size}")
     work_side = None if args.native else (args.size or "train")
-    try:
-        done = translate_path(load_generator(args.ckpt), args.input, args.output, device=device,
-                              work_side=work_side)
-    except (ValueError, OSError) as err:  # refused output (overwrite, collision, no images), I/O error
-        print(f"cartoonize: {err}", file=sys.stderr)
-        return 2
+    # refused outputs (overwrite, collision, no images) raise ValueError: the CLI's error policy
+    done = translate_path(load_generator(args.ckpt), args.input, args.output, device=device,
+                          work_side=work_side)
     for path, why in done.skipped.items():
         print(f"cartoonize: skipped unreadable {path} ({why})", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
+
+from cartoonlab.cli.args import int_at_least, positive_int
 
 HELP = "make the synthetic dataset, precompute edge-smoothed cartoons, check image folders"
 
@@ -17,10 +18,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                        description="Write trainA/ (photos), trainB/ (cartoons), testA/, testB/ under OUT. "
                        "Deterministic for a seed.")
     p.add_argument("out", metavar="OUT")
-    p.add_argument("--n", type=int, default=1000, help="training images per domain (default 1000)")
-    p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-test", type=int, default=None, help="test images per domain (default max(8, n/10))")
+    p.add_argument("--n", type=positive_int, default=1000, help="training images per domain (default 1000)")
+    p.add_argument("--size", type=int_at_least(8), default=128, help="image side in pixels (default 128)")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--n-test", type=positive_int, default=None, help="test images per domain (default max(8, n/10))")
     p.set_defaults(func=synth)
 
     p = sub.add_parser("smooth", help="edge-promote a cartoon folder (CartoonGAN), cached and parallel",
@@ -30,7 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("dst", metavar="DST")
     p.add_argument("--mode", choices=["edge", "blur"], default="edge",
                    help="edge: CartoonGAN edge promoting (default); blur: whole-image Gaussian (seed 001)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=smooth)
 
     p = sub.add_parser("check", help="report unreadable, unusual and duplicate image files",
@@ -38,7 +39,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                        "palette/CMYK/16-bit images, EXIF-rotated images, images smaller than the crop "
                        "and exact duplicates. Exit status is 0 unless --strict and a problem was found.")
     p.add_argument("dir", metavar="DIR")
-    p.add_argument("--min-size", type=int, default=256, help="crop size to compare against (default 256)")
+    p.add_argument("--min-size", type=positive_int, default=256, help="crop size to compare against (default 256)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any problem is found")
     p.set_defaults(func=check)
@@ -48,11 +49,7 @@ def synth(args: argparse.Namespace) -> int:
     from cartoonlab.data.synthetic import write_dataset
 
     t0 = time.perf_counter()
-    try:
-        out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test)
-    except ValueError as err:
-        print(f"data synth: {err}", file=sys.stderr)
-        return 2
+    out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test)
     print(f"wrote synthetic dataset to {out} ({args.n} train images per domain, {args.size}px) "
           f"in {time.perf_counter() - t0:.1f}s")
     return 0
@@ -63,11 +60,7 @@ def smooth(args: argparse.Namespace) -> int:
     from cartoonlab.data.smoothing import smooth_folder
 
     t0 = time.perf_counter()
-    try:
-        stats = smooth_folder(args.src, args.dst, EdgeParams(mode=args.mode), workers=args.workers)
-    except ValueError as err:
-        print(f"data smooth: {err}", file=sys.stderr)
-        return 2
+    stats = smooth_folder(args.src, args.dst, EdgeParams(mode=args.mode), workers=args.workers)
     print(f"smoothed {stats.written}, reused {stats.reused}, failed {len(stats.failed)} "
           f"in {time.perf_counter() - t0:.1f}s -> {args.dst}")
     for rel, err in stats.failed.items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from cartoonlab.cli.args import positive_int
+
 HELP = "FID/KID between two image folders, with the same Inception network as the runs"
 
 
@@ -18,11 +20,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("fake", metavar="FAKE_DIR")
     p.add_argument("--kid", action="store_true", help="also report KID (mean and std over subsets)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=positive_int, default=None,
                    help="resize/centre-crop images to this side first, like the runs (default: native size)")
     p.add_argument("--backbone", default="auto", choices=["auto", "torch-fidelity", "fid-helper"])
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=fid)
 
 
@@ -36,6 +38,9 @@ def fid(args: argparse.Namespace) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     backbone = load_backbone(args.backbone)
     real, fake = list_images(args.real), list_images(args.fake)
+    for folder, files in ((args.real, real), (args.fake, fake)):
+        if len(files) < 2:
+            raise ValueError(f"FID needs at least 2 images in each folder; {folder} has {len(files)}")
     with tqdm(total=len(real) + len(fake), desc="Inception features", unit="img", disable=args.json) as bar:
         kw = {"image_size": args.size, "device": device, "batch_size": args.batch_size, "progress": bar.update}
         ref = reference_features(backbone, real, **kw)

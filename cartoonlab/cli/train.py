@@ -18,14 +18,12 @@ holds other pickled objects stops the command with a one-line error.
 
 from __future__ import annotations
 
-import pickle
-
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from cartoonlab.callbacks import SampleGrid, TranslationMetrics
-from cartoonlab.checkpointing import AtomicCheckpointIO, UnsafeCheckpointError
+from cartoonlab.checkpointing import AtomicCheckpointIO, checkpoint_errors
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 
@@ -39,10 +37,8 @@ class CartoonLabCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True)
-        try:
+        with checkpoint_errors(self.config[self.config.subcommand].get("ckpt_path")):
             super()._parse_ckpt_path()
-        except pickle.UnpicklingError as e:
-            raise UnsafeCheckpointError(self.config[self.config.subcommand].get("ckpt_path"), e) from e
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand) if self.subcommand else None
@@ -75,15 +71,12 @@ class CartoonLabCLI(LightningCLI):
 
 
 def run_cli(args: list[str] | None = None) -> None:
-    try:
-        CartoonLabCLI(
-            LightningModule,
-            UnpairedImageDataModule,
-            subclass_mode_model=True,
-            args=args,
-            save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,
-            parser_kwargs={"description": __doc__},
-        )
-    except UnsafeCheckpointError as e:
-        raise SystemExit(f"cartoonlab: error: {e}") from None
+    CartoonLabCLI(
+        LightningModule,
+        UnpairedImageDataModule,
+        subclass_mode_model=True,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+        parser_kwargs={"description": __doc__},
+    )

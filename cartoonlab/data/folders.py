@@ -7,6 +7,7 @@ to RGB, alpha composited on white, CMYK to RGB, 16-bit scaled to 8-bit).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections import defaultdict
@@ -90,8 +91,16 @@ class CheckReport:
         return {"total": self.total, "problems": {k: v for k, v in self.problems.items() if v}}
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in chunks (memory does not grow with the file)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
     """Inspect every file under `folder` the way the DataModule will read it."""
+    if not Path(folder).is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
     report = CheckReport()
     seen: dict[str, str] = {}
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
@@ -99,7 +108,7 @@ def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
             continue
         report.total += 1
         rel = str(path.relative_to(folder))
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
         if digest in seen:
             report.problems["duplicate"].append(f"{rel} == {seen[digest]}")
         else:

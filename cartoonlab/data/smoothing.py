@@ -10,7 +10,6 @@ and a failed write is counted as failed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +19,7 @@ from pathlib import Path
 import cv2
 
 from cartoonlab.data.edges import EdgeParams, edge_smooth
-from cartoonlab.data.folders import list_images, load_rgb, write_image
+from cartoonlab.data.folders import file_sha256, list_images, load_rgb, write_image
 from cartoonlab.utils import atomic_write_text
 
 MANIFEST = ".cartoonlab-smooth.json"
@@ -63,7 +62,7 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
     stats, files, jobs = SmoothStats(), {}, []
     for path in list_images(src):
         rel = path.relative_to(src).as_posix()
-        files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+        files[rel] = file_sha256(path)
         out = smooth_path(dst, rel)
         if old_files.get(rel) == files[rel] and out.exists():
             stats.reused += 1

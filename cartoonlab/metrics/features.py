@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cartoonlab.data.folders import load_rgb
+from cartoonlab.data.folders import file_sha256, load_rgb
 from cartoonlab.data.transforms import eval_transform
 from cartoonlab.metrics.backbone import InceptionFeatures
 from cartoonlab.utils import cache_dir
@@ -25,6 +24,9 @@ from cartoonlab.utils import cache_dir
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] -> uint8 0..255 (what FID implementations read from PNGs)."""
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+MAX_BATCH_PIXELS = 32 * 512 * 512
 
 
 def _load(path: Path, image_size: int | None) -> np.ndarray:
@@ -39,17 +41,27 @@ def file_features(backbone: InceptionFeatures, paths: list[Path], image_size: in
     """Features of image files; `image_size` crops like the DataModule's eval
     transform (None: native size, batched by equal sizes)."""
     backbone = backbone.to(device)
-    imgs = [_load(p, image_size) for p in paths]
-    order = sorted(range(len(imgs)), key=lambda i: imgs[i].shape)
-    feats = torch.empty(len(imgs), backbone.num_features)
-    for _, group in groupby(order, key=lambda i: imgs[i].shape):
-        group = list(group)
-        for start in range(0, len(group), batch_size):
-            idx = group[start:start + batch_size]
-            x = torch.from_numpy(np.stack([imgs[i] for i in idx])).permute(0, 3, 1, 2).to(device)
-            feats[idx] = backbone(x).cpu()
-            if progress:
-                progress(len(idx))
+    feats = torch.empty(len(paths), backbone.num_features)
+    batch: list[np.ndarray] = []
+    first = 0  # index of batch[0] in paths
+
+    def flush() -> None:
+        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device)
+        feats[first:first + len(batch)] = backbone(x).cpu()
+        if progress:
+            progress(len(batch))
+
+    # streamed: consecutive images of one shape form a batch of at most `batch_size` images and
+    # MAX_BATCH_PIXELS pixels, so memory stays bounded whatever the number and size of the files
+    for i, path in enumerate(paths):
+        img = _load(path, image_size)
+        if batch and (img.shape != batch[0].shape or len(batch) == batch_size
+                      or (len(batch) + 1) * img.shape[0] * img.shape[1] > MAX_BATCH_PIXELS):
+            flush()
+            batch, first = [], i
+        batch.append(img)
+    if batch:
+        flush()
     return feats
 
 
@@ -59,7 +71,7 @@ def reference_features(backbone: InceptionFeatures, paths: Iterable[Path], image
     paths = list(paths)
     h = hashlib.sha256(f"{backbone.name}|{image_size}".encode())
     for p in paths:
-        h.update(hashlib.sha256(Path(p).read_bytes()).digest())
+        h.update(bytes.fromhex(file_sha256(p)))
     path = cache_dir() / "fid" / f"{h.hexdigest()[:32]}.pt"
     if path.exists():
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,103 @@
+"""The CLI's error policy: one line naming what is wrong, a distinct exit code, the
+traceback only on request; bad checkpoint files are named as such, never unpickled."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from cartoonlab.cli import EXIT_USER, TRACEBACK_ENV, main
+from cartoonlab.nets.generators import ResnetGenerator
+
+SPEC = {"class_path": "cartoonlab.nets.generators.ResnetGenerator",
+        "init_args": {"ngf": 4, "n_blocks": 1}}
+
+
+def _ckpt(path, spec=SPEC, weights=None):
+    weights = weights if weights is not None else ResnetGenerator(ngf=4, n_blocks=1).state_dict()
+    torch.save({"state_dict": {f"G.{k}": v for k, v in weights.items()},
+                "cartoonlab": {"generator": spec, "train_size": 16}}, path)
+    return path
+
+
+def _run(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    return exc.value.code, capsys.readouterr().err
+
+
+def _image(path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(path), np.full((16, 16, 3), 128, np.uint8))
+    return path
+
+
+def test_a_missing_file_is_one_line_with_its_name_and_the_traceback_on_request(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    code, err = _run(capsys, "cartoonize", "--ckpt", str(tmp_path / "nope.ckpt"),
+                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    assert code == EXIT_USER
+    assert err.count("\n") == 1 and err.startswith("cartoonlab: error: ") and "nope.ckpt" in err
+    assert "Traceback" not in err
+
+    monkeypatch.setenv(TRACEBACK_ENV, "1")
+    with pytest.raises(FileNotFoundError):
+        main(["cartoonize", "--ckpt", str(tmp_path / "nope.ckpt"), str(tmp_path / "a.png"),
+              str(tmp_path / "out.png")])
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "pickled_list", "foreign_dict", "evil"])
+def test_files_that_are_not_checkpoints_are_named_and_never_run(tmp_path, capsys, kind, monkeypatch):
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    bad = tmp_path / f"{kind}.ckpt"
+    good = _ckpt(tmp_path / "good.ckpt").read_bytes()
+    marker = tmp_path / "pwned"
+    content = {"empty": b"", "truncated": good[: len(good) // 2], "text": b"hello\n",
+               "pickled_list": pickle.dumps([1, 2], protocol=4)}
+    if kind == "foreign_dict":
+        torch.save({"foo": 1}, bad)
+    elif kind == "evil":
+        class Evil:
+            def __reduce__(self):
+                return (open, (str(marker), "w"))
+        torch.save({"state_dict": {}, "x": Evil()}, bad)
+    else:
+        bad.write_bytes(content[kind])
+    code, err = _run(capsys, "cartoonize", "--ckpt", str(bad), str(_image(tmp_path / "a.png")),
+                     str(tmp_path / "out.png"))
+    assert code == EXIT_USER and err.count("\n") == 1 and str(bad) in err, err
+    assert ("is not a checkpoint" in err) or ("cannot load checkpoint" in err), err
+    assert "weights_only=False" not in err
+    assert not marker.exists() and not (tmp_path / "out.png").exists()
+
+
+def test_a_generator_spec_that_does_not_match_its_weights_is_refused_before_allocating(tmp_path, capsys):
+    huge = {**SPEC, "init_args": {"ngf": 1_000_000, "n_blocks": 9}}  # 10^13 parameters if built
+    code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "huge.ckpt", spec=huge)),
+                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    assert code == EXIT_USER and "does not match its weights" in err, err
+
+
+def test_a_good_checkpoint_still_translates(tmp_path, capsys):
+    code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "good.ckpt")),
+                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    assert code == 0 and (tmp_path / "out.png").is_file(), err
+
+
+def test_bad_numbers_and_missing_folders_are_refused_where_they_enter(tmp_path, capsys):
+    one = tmp_path / "one"
+    one.mkdir()
+    _image(one / "a.png")
+    code, err = _run(capsys, "data", "check", str(tmp_path / "no_such_dir"), "--strict")
+    assert code == EXIT_USER and "no_such_dir" in err and err.count("\n") == 1, err
+    code, err = _run(capsys, "metrics", "fid", str(one), str(one))
+    assert code == EXIT_USER and "at least 2 images" in err and str(one) in err, err
+    for flag, value in (("--batch-size", "0"), ("--batch-size", "-1"), ("--size", "0")):
+        code, err = _run(capsys, "metrics", "fid", str(one), str(one), flag, value)
+        assert code == EXIT_USER and flag in err and value in err, err
+    code, err = _run(capsys, "data", "synth", str(tmp_path / "ds"), "--n", "-5")
+    assert code == EXIT_USER and "--n" in err and not (tmp_path / "ds").exists(), err
