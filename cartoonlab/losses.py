@@ -100,6 +100,8 @@ class ImagePool:
     """
 
     def __init__(self, size: int = 50, mode: Literal["swap", "sample"] = "swap", seed: int = 0) -> None:
+        if size < 0:
+            raise ValueError(f"pool_size must be at least 0 (0: no pool), got {size}")
         self.size, self.mode = size, mode
         self.images: list[torch.Tensor] = []
         self.gen = torch.Generator().manual_seed(seed)

@@ -16,6 +16,44 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 
 from cartoonlab.utils import atomic_write_text
 
+# A run's status in metrics.json. "corrupt" is never written: `read_record` reports a
+# metrics.json it cannot use that way, so one bad file never stops a whole matrix.
+Status = Literal["running", "finished", "diverged", "interrupted", "failed", "corrupt"]
+STATUSES: tuple[str, ...] = Status.__args__
+DONE_METRIC = "test/fid_cartoon"  # a run with test scores is done
+_NUMBER = (int, float)
+_FIELDS = {"status": str, "error": str, "train_seconds": _NUMBER, "train_images": int, "batches": int,
+           "epochs": int, "images_per_second": (*_NUMBER, type(None)), "metrics": dict, "best_val": dict}
+
+
+def read_record(path: str | Path) -> dict:
+    """A run's metrics.json; {} when there is none. Never raises: an unreadable, truncated
+    or foreign file, or one with wrong types, reads as `{"status": "corrupt", "error": ...}`
+    naming the file, so the caller marks that run and goes on."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {"status": "corrupt", "error": f"unreadable {path}: {type(e).__name__}: {e}"}
+    if not isinstance(data, dict):
+        return {"status": "corrupt", "error": f"{path} is not a JSON object"}
+    bad = [k for k, t in _FIELDS.items() if k in data and (not isinstance(data[k], t) or data[k] is True)]
+    bad += ["status"] if data.get("status") not in STATUSES else []
+    metrics = data.get("metrics", {})
+    if isinstance(metrics, dict):
+        bad += [f"metrics.{k}" for k, v in metrics.items() if not isinstance(v, _NUMBER) or isinstance(v, bool)]
+    if bad:
+        return {"status": "corrupt", "error": f"{path}: unexpected value for {', '.join(sorted(set(bad)))}"}
+    return data
+
+
+def is_done(record: dict) -> bool:
+    """Done: diverged (rerunning would diverge again), or finished with test scores."""
+    status = record.get("status")
+    return status == "diverged" or (status == "finished" and DONE_METRIC in record.get("metrics", {}))
+
 
 @dataclass
 class RunConfig:
@@ -88,7 +126,11 @@ class RunRecorder(L.Callback):
         self._t0, self._images, self._batches, self._prev = None, 0, 0, {}
 
     def read(self) -> dict:
-        return json.loads(self.path.read_text()) if self.path.exists() else {}
+        record = read_record(self.path)
+        if record.get("status") == "corrupt":  # rewritten from what this process knows
+            warnings.warn(f"{record['error']}; starting a new record", stacklevel=2)
+            return {}
+        return record
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if trainer.ckpt_path is None and trainer.is_global_zero:  # a fresh run, not a resumed one
@@ -100,7 +142,7 @@ class RunRecorder(L.Callback):
         self._images += batch["photo"].size(0) * trainer.world_size
         self._batches += 1
 
-    def _write(self, trainer, pl_module, status: str, **extra) -> None:
+    def _write(self, trainer, pl_module, status: Status, **extra) -> None:
         if not trainer.is_global_zero:
             return
         data = self.read()

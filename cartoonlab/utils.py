@@ -27,3 +27,17 @@ def cache_dir() -> Path:
     """cartoonlab's cache root: `$CARTOONLAB_CACHE`, else `~/.cache/cartoonlab`."""
     root = os.environ.get("CARTOONLAB_CACHE") or Path.home() / ".cache" / "cartoonlab"
     return Path(root)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, even by SIGKILL
+    (PR_SET_PDEATHSIG): a killed command leaves no orphaned worker behind. Used as the
+    `preexec_fn` of run subprocesses and the `initializer` of process pools; a no-op
+    elsewhere."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass

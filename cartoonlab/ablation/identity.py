@@ -3,6 +3,7 @@ that the sample grids show. Both read the data settings from a finished run's co
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -13,14 +14,20 @@ from cartoonlab.ablation.matrix import Run
 def _datamodule(runs: list[Run]):
     from cartoonlab.data import UnpairedImageDataModule
 
-    for r in runs:
+    for r in runs:  # the first run whose config builds a DataModule; a broken one is named and passed over
         cfg = r.dir / "config.yaml"
-        if cfg.exists():
-            data = yaml.safe_load(cfg.read_text())["data"]
-            dm = UnpairedImageDataModule(**{**data, "num_workers": 0})
+        if not cfg.exists():
+            continue
+        try:
+            data = yaml.safe_load(cfg.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+                raise ValueError("no `data` section")
+            dm = UnpairedImageDataModule(**{**data["data"], "num_workers": 0})
             dm.prepare_data()
             dm.setup("test")
             return dm
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as e:
+            print(f"ablation report: passed over {cfg}: {type(e).__name__}: {e}", file=sys.stderr)
     return None
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import pickle
 import statistics
+import sys
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
@@ -206,7 +208,10 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
     for r in runs:
         ckpt = r.dir / "checkpoints" / "last.ckpt"
         if r.cell not in by_cell and ckpt.exists():
-            by_cell[r.cell] = to_uint8(translate(load_generator(ckpt), x))
+            try:
+                by_cell[r.cell] = to_uint8(translate(load_generator(ckpt), x))
+            except (OSError, ValueError, pickle.UnpicklingError) as e:  # the next seed's run may do
+                print(f"ablation report: no sample row from {ckpt}: {e}", file=sys.stderr)
     paths = []
     for t in matrix.tables.values():
         cells = [c for c in t.cells if c in by_cell]

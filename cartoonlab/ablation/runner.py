@@ -20,32 +20,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
-
-DONE = ("finished", "diverged")
+from cartoonlab.runs import is_done as record_done
+from cartoonlab.runs import read_record
+from cartoonlab.utils import die_with_parent
 
 
 def run_state(run: Run) -> dict:
-    path = run.dir / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The run's metrics.json (`read_record`: {"status": "corrupt", ...} for a bad file)."""
+    return read_record(run.dir / "metrics.json")
 
 
 def is_done(run: Run) -> bool:
-    state = run_state(run)
-    if state.get("status") == "diverged":
-        return True
-    return state.get("status") == "finished" and "test/fid_cartoon" in state.get("metrics", {})
+    return record_done(run_state(run))
 
 
-def _die_with_parent() -> None:
-    """Children get SIGTERM if the runner dies, even by SIGKILL (Linux), so a killed
-    runner never leaves a run writing behind the next one's back."""
+def lock_results(out: Path):
+    """An exclusive lock on `out` (a `.lock` file, flock: released when the process dies,
+    even by SIGKILL). A second runner on the same folder is refused instead of writing
+    into the same run directories."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / ".lock", "a+")
     try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise ValueError(f"{out} is in use by another `ablation run` ({holder}); wait for it, stop it, "
+                         "or give another --out") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def command(run: Run) -> list[str]:
@@ -66,9 +75,12 @@ def _mark_failed(run: Run, code: int) -> None:
     from cartoonlab.utils import atomic_write_text
 
     state = run_state(run)
-    if state.get("status") in DONE and "test/fid_cartoon" in state.get("metrics", {}):
+    if record_done(state) and state["status"] == "finished":
         return
-    tail = (run.dir.parent / f"{run.name}.log").read_text().splitlines()[-5:]
+    if state.get("status") == "corrupt":
+        state = {}
+    log = run.dir.parent / f"{run.name}.log"
+    tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
     state.update(status=state.get("status") if state.get("status") == "diverged" else "failed",
                  error=f"exit code {code}: " + " | ".join(tail)[-600:])
     atomic_write_text(run.dir / "metrics.json", json.dumps(state, indent=2, sort_keys=True))
@@ -76,6 +88,7 @@ def _mark_failed(run: Run, code: int) -> None:
 
 def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1,
                gpus: list[str] | None = None, dry_run: bool = False, echo=print) -> list[Run]:
+    lock = None if dry_run else lock_results(out)  # held until this process exits, however it exits
     runs = matrix.runs(out, data)
     own = [r for r in runs if r.same_as is None]
     dirs = {r.dir for r in own}
@@ -84,7 +97,7 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
     echo(f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
          f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "
          f"{len(unique) - len(todo)} already done, {len(todo)} to run")
-    if dry_run:
+    if lock is None:  # dry run
         for r in todo:
             echo(shlex.join(["cartoonlab", *command(r)[3:]]))
         return runs
@@ -103,7 +116,7 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
                     env["CUDA_VISIBLE_DEVICES"] = gpu
                 log = open(run.dir.parent / f"{run.name}.log", "a")
                 proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        preexec_fn=_die_with_parent)
+                                        preexec_fn=die_with_parent)  # never writing behind a new runner's back
                 running.append(_Slot(run, proc, time.time(), log, gpu))
                 echo(f"  start {run.name}" + (f" on GPU {gpu}" if gpu is not None else ""))
             time.sleep(0.5)
@@ -130,4 +143,6 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
             slot.proc.wait()
         echo("interrupted: finished runs are kept; run again to resume the others from their checkpoints")
         raise
+    finally:
+        lock.close()
     return runs

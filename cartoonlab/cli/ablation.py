@@ -51,33 +51,37 @@ def _matrix(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.runner import run_matrix
+    from cartoonlab.ablation.runner import is_done, run_matrix
 
     m, out = _matrix(args)
     runs = run_matrix(m, out, data=args.data, jobs=args.jobs, gpus=args.gpus.split() if args.gpus else None,
                       dry_run=args.dry_run)
     if not args.dry_run:
         report(args)
-    return 0 if all(_status(r) in ("finished", "diverged") for r in runs) or args.dry_run else 1
+    return 0 if args.dry_run or all(is_done(r) for r in runs) else 1
 
 
 def _status(run) -> str:
-    from cartoonlab.ablation.runner import is_done, run_state
+    from cartoonlab.ablation.runner import run_state
+    from cartoonlab.runs import is_done
 
     state = run_state(run)
-    if is_done(run):
-        return state["status"]
-    return state.get("status", "not started") if state.get("status") != "finished" else "testing"
+    if is_done(state) or state.get("status") != "finished":
+        return state.get("status", "not started")
+    return "testing"
 
 
 def status(args: argparse.Namespace) -> int:
+    from cartoonlab.ablation.runner import run_state
+
     m, out = _matrix(args)
     runs = m.runs(out, args.data)
     counts: dict[str, int] = {}
     for r in runs:
         s = _status(r)
         counts[s] = counts.get(s, 0) + 1
-        print(f"  {r.name:32s} {s}")
+        error = run_state(r).get("error", "") if s == "corrupt" else ""
+        print(f"  {r.name:32s} {s}" + (f" ({error})" if error else ""))
     print(f"{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return 0
 

@@ -22,6 +22,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int_at_least(8), default=128, help="image side in pixels (default 128)")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--n-test", type=positive_int, default=None, help="test images per domain (default max(8, n/10))")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=synth)
 
     p = sub.add_parser("smooth", help="edge-promote a cartoon folder (CartoonGAN), cached and parallel",
@@ -49,7 +50,8 @@ def synth(args: argparse.Namespace) -> int:
     from cartoonlab.data.synthetic import write_dataset
 
     t0 = time.perf_counter()
-    out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test)
+    out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test,
+                        workers=args.workers)
     print(f"wrote synthetic dataset to {out} ({args.n} train images per domain, {args.size}px) "
           f"in {time.perf_counter() - t0:.1f}s")
     return 0

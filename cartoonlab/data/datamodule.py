@@ -90,6 +90,15 @@ class UnpairedImageDataModule(L.LightningDataModule):
         synthetic_size: int = 128,
     ) -> None:
         super().__init__()
+        least = {"image_size": 8, "batch_size": 1, "eval_batch_size": 1, "num_workers": 0, "seed": 0,
+                 "epoch_length": 1, "val_images": 1, "synthetic_n": 1, "synthetic_size": 8}
+        for name, low in least.items():
+            value = locals()[name]
+            if value is not None and value < low:
+                raise ValueError(f"data.{name} must be at least {low}, got {value}")
+        if not 0 < holdout_percent < 50:
+            raise ValueError(f"data.holdout_percent must be between 0 and 50 (test and val take it each), "
+                             f"got {holdout_percent}")
         self.save_hyperparameters()
         self.synthetic = root is None and photo_dir is None and cartoon_dir is None
         self._optional_tests: set[str] = set()

@@ -20,7 +20,7 @@ import cv2
 
 from cartoonlab.data.edges import EdgeParams, edge_smooth
 from cartoonlab.data.folders import file_sha256, list_images, load_rgb, write_image
-from cartoonlab.utils import atomic_write_text
+from cartoonlab.utils import atomic_write_text, die_with_parent
 
 MANIFEST = ".cartoonlab-smooth.json"
 
@@ -71,7 +71,7 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
 
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if len(jobs) > 16 and workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
             errors = list(pool.map(_smooth_one, jobs, chunksize=16))
     else:
         errors = [_smooth_one(job) for job in jobs]

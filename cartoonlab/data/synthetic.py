@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from cartoonlab.data.folders import write_image
+from cartoonlab.utils import die_with_parent
 
 DOMAINS = {"photo": 0, "cartoon": 1}
 
@@ -143,7 +144,7 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
             jobs += [(str(d / f"{i:05d}.png"), domain, offset + i, size, seed) for i in range(count)]
     workers = workers or min(len(jobs) // 50 + 1, os.cpu_count() or 1)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=die_with_parent) as pool:
             list(pool.map(_write, jobs, chunksize=32))
     else:
         for job in jobs:

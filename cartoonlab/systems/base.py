@@ -64,6 +64,9 @@ class GANSystem(L.LightningModule):
                  n_epochs_decay: int = 0, lr_milestones: list[int] | None = None, lr_gamma: float = 0.1,
                  grad_clip: float = 0.0, channels_last: bool = False, compile: bool = False) -> None:
         super().__init__()
+        for name, value in (("init_epochs", init_epochs), ("n_epochs", n_epochs), ("n_epochs_decay", n_epochs_decay)):
+            if value < 0:
+                raise ValueError(f"model {name} must be at least 0, got {value}")
         # every __init__ argument up the subclass chain, except injected objects
         self.save_hyperparameters(ignore=list(self.injected))
         self.automatic_optimization = False
@@ -71,6 +74,13 @@ class GANSystem(L.LightningModule):
         self.status = "running"
         self.run_info: dict = {}
         self._t_step = self._t_epoch = None
+
+    def setup(self, stage: str) -> None:
+        size, stride = self._train_size(), getattr(self.G, "stride", 1)
+        if size and size % stride:
+            lower, upper = size - size % stride, size + stride - size % stride
+            raise ValueError(f"data.image_size={size} is not a multiple of the generator's stride {stride} "
+                             f"(its output would not line up with its input): use {lower or upper} or {upper}")
 
     # ---- engineering switches ----
     def configure_model(self) -> None:

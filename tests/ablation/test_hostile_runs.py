@@ -1,0 +1,119 @@
+"""One bad file in one run never blocks the matrix; two runners never share a folder;
+a killed data command leaves no worker behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cartoonlab.ablation.matrix import Matrix
+from cartoonlab.ablation.runner import lock_results
+from cartoonlab.cli import EXIT_USER, main
+from cartoonlab.runs import is_done, read_record
+
+from .tiny_matrix import write_tiny_matrix
+
+GOOD = {"status": "finished", "epochs": 1, "train_seconds": 2.0, "metrics": {"test/fid_cartoon": 300.0}}
+BAD = {
+    "truncated": b'{"status": "fini',
+    "empty": b"",
+    "binary": b"\xff\xfe\x00garbage",
+    "list": b"[1, 2]",
+    "metrics_string": json.dumps({**GOOD, "metrics": "oops"}).encode(),
+    "fid_string": json.dumps({**GOOD, "metrics": {"test/fid_cartoon": "abc"}}).encode(),
+    "seconds_string": json.dumps({**GOOD, "train_seconds": "x"}).encode(),
+    "status_number": json.dumps({**GOOD, "status": 5}).encode(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_a_bad_metrics_json_reads_as_corrupt_naming_the_file(tmp_path, kind):
+    path = tmp_path / "metrics.json"
+    path.write_bytes(BAD[kind])
+    record = read_record(path)
+    assert record["status"] == "corrupt" and str(path) in record["error"]
+    assert not is_done(record)
+    path.write_text(json.dumps(GOOD))
+    assert is_done(read_record(path)) and read_record(tmp_path / "none.json") == {}
+
+
+def _run(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_status_and_report_mark_the_bad_run_and_go_on(tmp_path, capsys):
+    path = write_tiny_matrix(tmp_path)
+    out = tmp_path / "out"
+    runs = {r.cell: r for r in Matrix.load(path, "tiny").runs(out)}
+    for cell, content in (("cyclegan", json.dumps(GOOD).encode()), ("cyclegan_no_pool", BAD["truncated"]),
+                          ("broken", BAD["list"])):
+        runs[cell].dir.mkdir(parents=True)
+        (runs[cell].dir / "metrics.json").write_bytes(content)
+        (runs[cell].dir / "config.yaml").write_text("" if cell == "cyclegan" else "data: {bogus: 1}\n")
+    (runs["cyclegan"].dir / "checkpoints").mkdir()
+    (runs["cyclegan"].dir / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
+    args = ("--matrix", str(path), "--profile", "tiny", "--out", str(out))
+
+    code, stdout, _ = _run(capsys, "ablation", "status", *args)
+    assert code == 0
+    assert "1 finished" in stdout and "2 corrupt" in stdout
+    assert str(runs["cyclegan_no_pool"].dir / "metrics.json") in stdout
+
+    code, stdout, stderr = _run(capsys, "ablation", "report", *args)
+    assert code == 0, stderr
+    rows = (out / "ablation.csv").read_text()
+    assert "cyclegan_no_pool,0,corrupt" in rows and "300.0" in rows
+    assert "config.yaml" in stderr, "the broken configs are named, not fatal"
+
+
+def test_a_second_runner_on_one_folder_is_refused(tmp_path, capsys):
+    path = write_tiny_matrix(tmp_path)
+    lock = lock_results(tmp_path / "out")
+    try:
+        code, _, err = _run(capsys, "ablation", "run", "--matrix", str(path), "--profile", "tiny",
+                            "--out", str(tmp_path / "out"))
+        assert code == EXIT_USER and "in use by another `ablation run` (pid" in err, err
+        assert not (tmp_path / "out" / "runs").exists(), "nothing started"
+    finally:
+        lock.close()
+    lock_results(tmp_path / "out").close()  # released: a later runner may go on
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_killing_data_synth_leaves_no_worker_behind(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "cartoonlab", "data", "synth", str(tmp_path / "ds"),
+                             "--n", "20000", "--size", "64", "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(_children(proc.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, "the pool should have started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()
+             and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive, f"orphaned workers {alive}"
