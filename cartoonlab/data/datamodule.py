@@ -28,7 +28,8 @@ def holdout_split(paths: list[Path], root: Path, percent: float,
     [offset, offset + percent) / 100. The split depends only on file names, so it
     is the same on every machine and run; at least one file is held out."""
     def h(p: Path) -> float:
-        return (int(hashlib.sha1(p.relative_to(root).as_posix().encode()).hexdigest()[:12], 16) / 16**12
+        # fsencode: the name's own bytes, also for names that are not valid UTF-8
+        return (int(hashlib.sha1(os.fsencode(p.relative_to(root).as_posix())).hexdigest()[:12], 16) / 16**12
                 - offset / 100) % 1.0
 
     held = {p for p in paths if h(p) < percent / 100}
