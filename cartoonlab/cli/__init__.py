@@ -64,7 +64,7 @@ def _dispatch(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if hasattr(sys.stdout, "reconfigure"):  # file names that are not valid UTF-8 print as \xNN, never crash
+    if hasattr(sys.stdout, "reconfigure"):  # names that are not valid UTF-8 print escaped, never crash
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
         code = _dispatch(args)
