@@ -8,8 +8,9 @@ is a cell with a seed under a profile. Each run is one `cartoonlab fit` command
 
 from __future__ import annotations
 
+import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,37 @@ class Table:
     baseline: str
     cells: list[str]
     published: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _checked(spec, path: Path) -> dict:
+    """The matrix file's structure, checked: a mistake raises ValueError naming the key."""
+    def need(cond: bool, key: str, what: str) -> None:
+        if not cond:
+            raise ValueError(f"{path}: `{key}` {what}")
+
+    need(isinstance(spec, dict), "(top level)", "must be a mapping with recipes, cells, tables, profiles")
+    for key in ("recipes", "cells", "tables", "profiles"):
+        need(isinstance(spec.get(key), dict) and spec[key], key, "is missing or not a non-empty mapping")
+    for name, recipe in spec["recipes"].items():
+        need(isinstance(recipe, dict) and isinstance(recipe.get("configs"), list) and "family" in recipe,
+             f"recipes.{name}", "needs `family` and a list `configs`")
+    for name, cell in spec["cells"].items():
+        need(isinstance(cell, dict) and cell.get("recipe") in spec["recipes"], f"cells.{name}.recipe",
+             f"must name one of the recipes {sorted(spec['recipes'])}")
+    table_keys = {f.name for f in fields(Table)} - {"name"}
+    for name, table in spec["tables"].items():
+        need(isinstance(table, dict), f"tables.{name}", "must be a mapping")
+        extra = set(table) - table_keys
+        need(not extra, f"tables.{name}", f"has unknown keys {sorted(extra)}; allowed: {sorted(table_keys)}")
+        missing = {"title", "source", "baseline", "cells"} - set(table)
+        need(not missing, f"tables.{name}", f"lacks {sorted(missing)}")
+        need(isinstance(table["cells"], list), f"tables.{name}.cells", "must be a list")
+    for name, prof in spec["profiles"].items():
+        need(isinstance(prof, dict), f"profiles.{name}", "must be a mapping")
+        seeds = prof.get("seeds")
+        need(isinstance(seeds, list) and all(isinstance(x, int) for x in seeds), f"profiles.{name}.seeds",
+             f"must be a list of integers, got {seeds!r}")
+    return spec
 
 
 @dataclass
@@ -57,7 +89,7 @@ class Matrix:
     def load(cls, path: str | Path, profile: str = "quick", seeds: list[int] | None = None,
              tables: list[str] | None = None, cells: list[str] | None = None) -> Matrix:
         path = Path(path)
-        spec = yaml.safe_load(path.read_text())
+        spec = _checked(yaml.safe_load(path.read_text()), path)
         if profile not in spec["profiles"]:
             raise ValueError(f"unknown profile {profile!r}; {path} has {sorted(spec['profiles'])}")
         all_tables = {k: Table(name=k, **v) for k, v in spec["tables"].items()}
@@ -120,6 +152,7 @@ class Matrix:
         run_dir = out / "runs"
         args += [f"--seed_everything={seed}", f"--data.seed={seed}", f"--run.root={run_dir}",
                  f"--run.name={cell}-s{seed}", f"--run.group={'+'.join(tables)}",
-                 f"--run.tags=[{self.profile},{'synthetic' if not data else Path(data).name}]",
+                 # JSON: a folder name with commas, brackets or spaces stays one tag
+                 f"--run.tags={json.dumps([self.profile, 'synthetic' if not data else Path(data).name])}",
                  "--run.test_after_fit=true"]
         return Run(cell, seed, tables, args, run_dir / f"{cell}-s{seed}")

@@ -117,3 +117,32 @@ def test_killing_data_synth_leaves_no_worker_behind(tmp_path):
     alive = [w for w in workers if Path(f"/proc/{w}").exists()
              and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
     assert not alive, f"orphaned workers {alive}"
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda s: s.pop("cells"), "`cells`"),
+    (lambda s: s["cells"]["cyclegan"].update(recipe="nope"), "cells.cyclegan.recipe"),
+    (lambda s: s["tables"]["T6"].update(colour="red"), "tables.T6"),
+    (lambda s: s["profiles"]["tiny"].update(seeds=0), "profiles.tiny.seeds"),
+])
+def test_matrix_file_errors_name_the_key(tmp_path, edit, key):
+    import yaml
+
+    path = write_tiny_matrix(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    edit(spec)
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        Matrix.load(path, "tiny")
+    path.write_text("just a string\n")
+    with pytest.raises(ValueError, match="top level"):
+        Matrix.load(path, "tiny")
+
+
+def test_a_data_folder_with_commas_and_brackets_is_one_tag(tmp_path, capsys):
+    data = tmp_path / "photos [v2], small"
+    run = Matrix.load(write_tiny_matrix(tmp_path), "tiny").runs(tmp_path / "out", data=str(data))[0]
+    with pytest.raises(SystemExit) as exc:
+        main([*run.args, "--print_config"])
+    assert exc.value.code == 0
+    assert "- photos [v2], small" in capsys.readouterr().out
