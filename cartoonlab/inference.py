@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
@@ -61,7 +62,8 @@ def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     (reflection where possible), run, crop back to H x W."""
     stride = getattr(net, "stride", 4)
     h, w = x.shape[-2:]
-    ph, pw = (-h) % stride, (-w) % stride
+    # at least 2 strides: InstanceNorm needs more than one value per channel at the bottleneck
+    ph, pw = max(-h % stride, 2 * stride - h), max(-w % stride, 2 * stride - w)
     mode = "reflect" if ph < h and pw < w else "replicate"
     y = net(F.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x)
     return y[..., :h, :w]
@@ -79,6 +81,39 @@ def translate_at(net: nn.Module, x: torch.Tensor, work_side: int | None) -> torc
                           antialias=True, align_corners=False)
     y = translate(net, small)
     return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def memory_needed(net: nn.Module, h: int, w: int, work_side: int | None) -> int:
+    """Rough peak bytes of `translate_at` on an h x w image: five image-sized float copies
+    (input, resized output, clamp, uint8 conversion) and G's first-layer activations,
+    four live at a time, at the working size."""
+    k = work_side / min(h, w) if work_side else 1.0
+    first = next((m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)), 64)
+    return int(h * w * 3 * 4 * 5 + h * w * k * k * first * 4 * 4)
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def refuse_if_too_large(net: nn.Module, h: int, w: int, work_side: int | None, device: str) -> None:
+    """ValueError, with the size that would fit, when an image would not fit in memory (CPU).
+    Until tiled inference lands, a 24-megapixel photo is refused rather than swapping or
+    being killed by the OOM killer half-way."""
+    have = available_memory() if str(device).startswith("cpu") else None
+    need = memory_needed(net, h, w, work_side)
+    if have is None or need <= 0.8 * have:
+        return
+    scale = (0.8 * have / need) ** 0.5
+    raise ValueError(f"{w}x{h} would need about {need / 2**30:.1f} GiB to translate, {have / 2**30:.1f} GiB "
+                     f"is available: downscale it to about {int(w * scale)}x{int(h * scale)} first")
 
 
 @dataclass
@@ -126,9 +161,11 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     net, done = net.to(device), Translated()
     for inp, out in pairs:
         try:
+            with Image.open(inp) as im:  # the header only: refuse before decoding a huge image
+                refuse_if_too_large(net, im.height, im.width, work_side, device)
             x = to_tensor(load_rgb(inp)).unsqueeze(0).to(device)
-        except Exception as err:  # noqa: BLE001 - unreadable input: skip, count, name it
-            done.skipped[inp] = f"{type(err).__name__}: {err}"
+        except Exception as err:  # noqa: BLE001 - unreadable or too large: skip, count, name it
+            done.skipped[inp] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
             continue
         write_image(out, to_uint8(translate_at(net, x, work_side)[0]))
         done.written.append(out)

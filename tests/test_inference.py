@@ -107,3 +107,27 @@ def test_a_file_name_that_is_not_utf8_is_translated_not_a_crash(tmp_path):
     os.rename(src / "a.png", odd)
     done = translate_path(Recorder(), src, tmp_path / "out", work_side=None)
     assert [os.fsencode(p.name) for p in done.written] == [b"caf\xe9.png"] and not done.skipped
+
+
+def test_tiny_images_translate_and_huge_ones_are_refused_with_a_size_that_fits(tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    from cartoonlab import inference
+    from cartoonlab.nets.generators import ResnetGenerator
+
+    net = ResnetGenerator(ngf=4, n_blocks=1).eval()  # InstanceNorm at the bottleneck
+    for side in (1, 3):
+        assert inference.translate(net, torch.zeros(1, 3, side, side)).shape == (1, 3, side, side)
+
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "big.png"), np.zeros((300, 400, 3), np.uint8))
+    cv2.imwrite(str(src / "small.png"), np.zeros((30, 40, 3), np.uint8))
+    monkeypatch.setattr(inference, "available_memory", lambda: 30 * 40 * 400)  # bytes
+    done = inference.translate_path(net, src, tmp_path / "out", work_side=None)
+    assert [p.name for p in done.written] == ["small.png"]
+    why = done.skipped[src / "big.png"]
+    assert "400x300 would need" in why and "downscale it to about" in why
+    w, h = map(int, why.rsplit("about ", 1)[1].split()[0].split("x"))
+    assert inference.memory_needed(net, h, w, None) <= 0.8 * 30 * 40 * 400 < inference.memory_needed(net, 300, 400, None)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     done = translate_path(load_generator(args.ckpt), args.input, args.output, device=device,
                           work_side=work_side)
     for path, why in done.skipped.items():
-        print(f"cartoonize: skipped unreadable {path} ({why})", file=sys.stderr)
+        print(f"cartoonize: skipped {path}: {why}", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"
-          + (f"; skipped {len(done.skipped)} unreadable input(s)" if done.skipped else ""))
+          + (f"; skipped {len(done.skipped)} input(s) (unreadable or too large)" if done.skipped else ""))
     return 0 if done.written else 1
