@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
 import sys
 
 from cartoonlab.cli import ablation, cartoonize, data, metrics
@@ -47,6 +48,9 @@ def describe(err: BaseException) -> str:
         text = f"{err.strerror or type(err).__name__}: {err.filename}"
     else:
         text = " ".join(str(err).split()) or type(err).__name__
+        # jsonargparse wraps a class's own ValueError in a Union error (model: LightningModule | None)
+        inner = re.search(r"Union subtypes .*?Errors: - (.*?) - Expected a <class 'NoneType'>", text)
+        text = inner.group(1) if inner else text
         if not isinstance(err, (ValueError, OSError, pickle.UnpicklingError)):
             text = f"{type(err).__name__}: {text}"
     return text if len(text) <= 400 else text[:397] + "..."

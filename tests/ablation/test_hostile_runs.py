@@ -146,3 +146,11 @@ def test_a_data_folder_with_commas_and_brackets_is_one_tag(tmp_path, capsys):
         main([*run.args, "--print_config"])
     assert exc.value.code == 0
     assert "- photos [v2], small" in capsys.readouterr().out
+
+
+def test_a_resumed_run_with_a_corrupt_record_starts_a_new_one(tmp_path):
+    from cartoonlab.runs import RunRecorder
+
+    (tmp_path / "metrics.json").write_bytes(BAD["truncated"])
+    with pytest.warns(UserWarning, match="starting a new record"):
+        assert RunRecorder(tmp_path).read() == {}

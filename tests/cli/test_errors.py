@@ -101,3 +101,17 @@ def test_bad_numbers_and_missing_folders_are_refused_where_they_enter(tmp_path, 
         assert code == EXIT_USER and flag in err and value in err, err
     code, err = _run(capsys, "data", "synth", str(tmp_path / "ds"), "--n", "-5")
     assert code == EXIT_USER and "--n" in err and not (tmp_path / "ds").exists(), err
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--model.init_args.pool_size=-1", "pool_size must be at least 0"),
+    ("--data.epoch_length=-3", "data.epoch_length must be at least 1, got -3"),
+    ("--data.image_size=30", "data.image_size=30 is not a multiple of the generator's stride 4"),
+])
+def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, message):
+    from tests.cli.test_fit import fit_args
+
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    code, err = _run(capsys, *fit_args("cyclegan", tmp_path), arg)
+    assert code == EXIT_USER and message in err, err
+    assert err.strip().splitlines()[-1].startswith("cartoonlab: error: ")
