@@ -6,9 +6,10 @@ training run. Checkpoints are read with `torch.load(weights_only=True)`: no
 pickle of a downloaded file is ever executed.
 
 Scale: a generator learns strokes, outlines and textures of a given size in
-pixels. Training, validation and FID see images whose short side is the crop
-size (`data.image_size`, recorded in the checkpoint as `train_size`); run at a
-larger scale, the same network draws its strokes far too small and covers the
+pixels. In training G sees whole images at one short side (the crop size,
+`data.image_size`, or 286/256 of it under the `cyclegan` preset, which crops from
+enlarged images), recorded in the checkpoint as `train_size`; validation and test
+translate at that scale too. Run at a larger scale, the same network draws its strokes far too small and covers the
 image in hatching. So by default an image is resized to that short side,
 translated, and resized back to its own size (`work_side`); `work_side=None`
 translates at the native resolution instead.

@@ -196,7 +196,7 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
 
     from cartoonlab.data.folders import load_rgb
     from cartoonlab.data.transforms import eval_transform, to_tensor, to_uint8
-    from cartoonlab.inference import load_generator, translate
+    from cartoonlab.inference import load_generator, translate_at
 
     tf = eval_transform(image_size)
 
@@ -209,7 +209,8 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
         ckpt = r.dir / "checkpoints" / "last.ckpt"
         if r.cell not in by_cell and ckpt.exists():
             try:
-                by_cell[r.cell] = to_uint8(translate(load_generator(ckpt), x))
+                net = load_generator(ckpt)
+                by_cell[r.cell] = to_uint8(translate_at(net, x, net.train_size))
             except (OSError, ValueError, pickle.UnpicklingError) as e:  # the next seed's run may do
                 print(f"ablation report: no sample row from {ckpt}: {e}", file=sys.stderr)
     paths = []

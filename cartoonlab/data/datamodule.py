@@ -17,7 +17,7 @@ from cartoonlab.data.datasets import EvalDataset, UnpairedSampler, UnpairedTrain
 from cartoonlab.data.edges import EdgeParams
 from cartoonlab.data.folders import list_images, usable_images
 from cartoonlab.data.synthetic import PAIRED_MARKER, write_dataset
-from cartoonlab.data.transforms import Preset, eval_transform, train_transform
+from cartoonlab.data.transforms import Preset, eval_transform, load_size, train_transform
 from cartoonlab.utils import cache_dir
 
 
@@ -65,7 +65,9 @@ class UnpairedImageDataModule(L.LightningDataModule):
     loader workers from the augmented cartoon, at the training size.
 
     Eval batches: `{"photo", "cartoon", "photo_valid", "cartoon_valid",
-    "photo_path"[, "truth"]}` (see `EvalDataset`).
+    "photo_path"[, "truth"]}` (see `EvalDataset`), at `image_size`; `work_side` is
+    the short side at which G saw whole training images, the scale the systems
+    translate them at.
     """
 
     def __init__(
@@ -158,6 +160,10 @@ class UnpairedImageDataModule(L.LightningDataModule):
             warnings.warn(f"skipped {len(self.skipped)} unusable image file(s) "
                           f"(run `cartoonlab data check` for details):\n  {listed}", stacklevel=2)
         self.paired = self.root is not None and (Path(self.root) / PAIRED_MARKER).is_file()
+
+    @property
+    def work_side(self) -> int:
+        return load_size(self.hparams.preset, self.hparams.image_size)
 
     def truths(self, split: str) -> list[Path] | None:
         """On paired data, the true cartoon of each held-out photo of `split` (same name)."""

@@ -3,7 +3,9 @@
 - `cyclegan`: resize to 286/256 of the crop size, random crop, horizontal flip
   (the reference `resize_and_crop` + flip).
 - `cartoongan`: resize the short side to the crop size, centre crop, flip.
-- eval (validation, test, predict): short side to the crop size, centre crop.
+- eval (validation, test, predict): short side to the crop size, centre crop. The
+  systems translate these at the scale G was trained at (`load_size`), so objects have
+  the size in pixels they had in training, and score them at the crop size.
 
 The edge-smoothed twin of a cartoon is computed from its augmented crop (see
 `UnpairedTrainDataset`), so it always has the same crop and flip.
@@ -21,9 +23,16 @@ import torch
 Preset = Literal["cyclegan", "cartoongan"]
 
 
+def load_size(preset: Preset, size: int) -> int:
+    """The short side of a whole training image before its `size` crop: the scale at
+    which G learns strokes and objects (286 for a 256 crop under `cyclegan`, as the
+    reference's load_size; the crop size itself under `cartoongan`)."""
+    return round(size * 286 / 256) if preset == "cyclegan" else size
+
+
 def train_transform(preset: Preset, size: int) -> A.Compose:
     if preset == "cyclegan":
-        load = round(size * 286 / 256)
+        load = load_size(preset, size)
         ops = [A.Resize(load, load, interpolation=cv2.INTER_CUBIC), A.RandomCrop(size, size)]
     elif preset == "cartoongan":
         ops = [A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_AREA), A.CenterCrop(size, size)]

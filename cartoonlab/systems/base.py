@@ -22,6 +22,7 @@ import lightning as L
 import torch
 
 from cartoonlab.data.edges import edge_smooth_torch
+from cartoonlab.inference import translate_at
 from cartoonlab.losses import ImagePool
 
 
@@ -173,16 +174,23 @@ class GANSystem(L.LightningModule):
     def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
+    def translate(self, photo: torch.Tensor) -> torch.Tensor:
+        """G(photo) at the scale G was trained at (the data's `work_side`: the
+        `cyclegan` preset crops from images enlarged by 286/256, so its objects are
+        that much larger in training), returned at the photo's size. `cartoonize`
+        does the same from the checkpoint's `train_size`."""
+        return translate_at(self.G, self.prep(photo), self._work_side())
+
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
-        fakes = self.G(self.prep(batch["photo"]))
+        fakes = self.translate(batch["photo"])
         self.log_terms("val", self.val_losses(batch, fakes), batch_size=len(fakes))
         return {"fake": fakes}
 
     def test_step(self, batch: dict, batch_idx: int) -> dict:
-        return {"fake": self.G(self.prep(batch["photo"]))}
+        return {"fake": self.translate(batch["photo"])}
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        return {"cartoon": self.G(self.prep(batch["photo"])).float().clamp(-1, 1),
+        return {"cartoon": self.translate(batch["photo"]).float().clamp(-1, 1),
                 "photo_path": batch.get("photo_path")}
 
     # ---- complete checkpoints ----
@@ -190,17 +198,24 @@ class GANSystem(L.LightningModule):
         checkpoint["cartoonlab"] = {
             "generator": self.G.config if hasattr(self.G, "config") else None,
             "generator_prefix": "G.",
-            "train_size": self._train_size(),
+            "train_size": self._work_side(),
             "status": self.status,
             "pools": {k: p.state_dict() for k, p in self.pools.items()},
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
 
+    def _datamodule(self):
+        return getattr(self._trainer, "datamodule", None) if self._trainer else None
+
     def _train_size(self) -> int | None:
-        """The side G was trained at (the crop size): `cartoonize` translates at this scale."""
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer else None
-        return getattr(getattr(dm, "hparams", None), "image_size", None)
+        """The side of G's training crops."""
+        return getattr(getattr(self._datamodule(), "hparams", None), "image_size", None)
+
+    def _work_side(self) -> int | None:
+        """The short side of whole images in training (`cartoonize` translates at this
+        scale; None without a datamodule: as is)."""
+        return getattr(self._datamodule(), "work_side", None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("cartoonlab", {})

@@ -94,7 +94,7 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     assert Image.open(tmp_path / "out" / "wide.png").size == (90, 21)
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
-    assert g.train_size == 32, "the checkpoint records the training size that cartoonize works at"
+    assert g.train_size == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"
 
 
 def test_wandb_offline_writes_locally(tmp_path):

@@ -65,3 +65,18 @@ def test_wgangp_penalty_changes_the_critic_loss(tmp_path, synth_root):
 def test_edge_negatives_computed_on_the_fly_without_cache(tmp_path, synth_root):
     t = fit(tiny_cyclegan(smooth_weight=1.0), tmp_path, synth_root, smooth="none")
     assert t.logged_metrics["train/d_smooth"] > 0
+
+
+@pytest.mark.parametrize(("preset", "work_side"), [("cyclegan", 36), ("cartoongan", 32)])
+def test_evaluation_translates_at_the_training_scale(tmp_path, synth_root, preset, work_side, monkeypatch):
+    """The cyclegan preset trains on 32 px crops of images enlarged to 36 px: val/test
+    run G at 36 px, so objects have their training size, and score at 32."""
+    s = tiny_cyclegan()
+    monkeypatch.setattr(s, "val_losses", lambda *a: {})  # G calls in eval mode are then translations only
+    seen = []
+    s.G.register_forward_hook(lambda m, inp, out: seen.append((m.training, tuple(inp[0].shape[-2:]))))
+    t = fit(s, tmp_path, synth_root, smooth="none", preset=preset)
+    assert {shape for training, shape in seen if training} == {(32, 32)}
+    assert {shape for training, shape in seen if not training} == {(work_side, work_side)}
+    out = s.validation_step(next(iter(t.datamodule.val_dataloader())), 0)["fake"]
+    assert out.shape[-2:] == (32, 32)
