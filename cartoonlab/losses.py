@@ -83,6 +83,23 @@ class ContentLoss(nn.Module):
         return loss
 
 
+def color_loss(generated: torch.Tensor, source: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """L_col = |Y(G(p)) - Y(p)|_1 + Huber(U(G(p)), U(p)) + Huber(V(G(p)), V(p))  (AnimeGANv2's
+    colour loss, Chen et al. 2020: YUV of images in [0, 1], Huber with delta 1).
+
+    Not in CartoonGAN. `pool` > 1 compares `pool` x `pool` averages: the photo's colour
+    layout (which object is where, in which colour) is kept, while the detail a cartoon
+    redraws (outlines, flat fills, no texture) is left to the adversarial term.
+    """
+    from kornia.color import rgb_to_yuv
+
+    a, b = (rgb_to_yuv((x.float() + 1) / 2) for x in (generated, source))
+    if pool > 1:
+        a, b = F.avg_pool2d(a, pool, ceil_mode=True), F.avg_pool2d(b.detach(), pool, ceil_mode=True)
+    b = b.detach()
+    return F.l1_loss(a[:, 0], b[:, 0]) + F.huber_loss(a[:, 1:], b[:, 1:], delta=1.0) * 2
+
+
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cycle ||F(G(x)) - x||_1 and identity ||G(y) - y||_1 losses (CycleGAN, Eq. 2)."""
     return F.l1_loss(a.float(), b.float())

@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from cartoonlab.losses import ContentLoss, GANLoss, GANMode, ImagePool, gradient_penalty, l1
+from cartoonlab.losses import ContentLoss, GANLoss, GANMode, ImagePool, color_loss, gradient_penalty, l1
 from cartoonlab.nets.discriminators import CartoonGANDiscriminator
 from cartoonlab.nets.features import ContentExtractor
 from cartoonlab.nets.generators import CartoonGANGenerator
@@ -45,6 +45,10 @@ class CartoonGAN(GANSystem):
         d_reduction: "mean" of D's terms (author's code, default) | "sum" (DIYA).
         pool_size: history of fakes for D (author's code: 50; paper: none, 0).
         gp_weight / n_critic: WGAN-GP penalty and D steps per G step.
+        color_weight / color_pool: AnimeGANv2's YUV colour loss between G(p) and p
+            (`losses.color_loss`; not in CartoonGAN, default 0: off), on `color_pool`
+            x `color_pool` averages. Small images need it: ImageNet features keep
+            shapes, not colours, so G is free to paint objects over (DESIGN.md 7).
         init_loss: what the init phase reconstructs: "content" (paper, default:
             w_con * L_con) or "l1" (|G(p) - p|_1, the pixels: a sharp identity in a
             few hundred steps, where deep features of tiny images give a blurred one).
@@ -70,6 +74,8 @@ class CartoonGAN(GANSystem):
         pool_size: int = 0,
         gp_weight: float = 10.0,
         n_critic: int = 1,
+        color_weight: float = 0.0,
+        color_pool: int = 1,
         init_loss: Literal["content", "l1"] = "content",
         init_epochs: int = 10,
         **kwargs,
@@ -138,6 +144,9 @@ class CartoonGAN(GANSystem):
             terms = {"g_adv": self.gan(self.D(fake), True, for_d=False),
                      "g_content": self.content(self.phi, fake, p)}
             terms["g_total"] = hp.adv_weight * terms["g_adv"] + hp.content_weight * terms["g_content"]
+            if hp.color_weight:
+                terms["g_color"] = color_loss(fake, p, hp.color_pool)
+                terms["g_total"] = terms["g_total"] + hp.color_weight * terms["g_color"]
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, terms["g_total"])
         self.log_terms("train", terms, batch_size=len(fake))
