@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from cartoonlab.cli.args import int_at_least, positive_int
@@ -63,6 +64,8 @@ def smooth(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     stats = smooth_folder(args.src, args.dst, EdgeParams(mode=args.mode), workers=args.workers)
+    if stats.manifest_ignored:
+        print(f"ignored {stats.manifest_ignored}: every image smoothed again", file=sys.stderr)
     print(f"smoothed {stats.written}, reused {stats.reused}, failed {len(stats.failed)} "
           f"in {time.perf_counter() - t0:.1f}s -> {args.dst}")
     for rel, err in stats.failed.items():

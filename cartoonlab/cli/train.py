@@ -18,12 +18,15 @@ holds other pickled objects stops the command with a one-line error.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from cartoonlab.callbacks import SampleGrid, TranslationMetrics
-from cartoonlab.checkpointing import AtomicCheckpointIO, checkpoint_errors
+from cartoonlab.checkpointing import AtomicCheckpointIO, NotACheckpointError, checkpoint_errors, read_checkpoint
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 
@@ -36,8 +39,14 @@ class CartoonLabCLI(LightningCLI):
         parser.add_lightning_class_args(SampleGrid, "samples")
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True)
-        with checkpoint_errors(self.config[self.config.subcommand].get("ckpt_path")):
+        # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True);
+        # a file that is not a Lightning checkpoint (a list, a foreign dict) is named first
+        path = self.config[self.config.subcommand].get("ckpt_path")
+        if path and Path(path).is_file():
+            state = read_checkpoint(path)
+            if "pytorch-lightning_version" not in state:
+                raise NotACheckpointError(path, "no pytorch-lightning_version: not written by Lightning")
+        with checkpoint_errors(path):
             super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
@@ -70,7 +79,36 @@ class CartoonLabCLI(LightningCLI):
             self.trainer.test(self.model, datamodule=self.datamodule)
 
 
+GROUPS = ("trainer", "model", "data", "run", "eval", "samples", "optimizer", "lr_scheduler")
+
+
+def check_config_files(args: list[str]) -> None:
+    """Refuse a `--config` file that is empty, not YAML, or whose sections are not
+    mappings, naming the file and the key (jsonargparse would answer with a usage
+    screen or a TypeError about functools.partial)."""
+    files = [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    files += [b for a, b in zip(args, args[1:]) if a == "--config"]
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            continue  # jsonargparse names a missing file itself
+        try:
+            cfg = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ValueError(f"config {path} is not valid YAML: {' '.join(str(err).split())}") from err
+        if cfg is None:
+            raise ValueError(f"config {path} is empty: give settings such as `trainer: {{max_epochs: 10}}`")
+        if not isinstance(cfg, dict):
+            raise ValueError(f"config {path} must be a mapping of sections (trainer, model, data, ...), "
+                             f"not {type(cfg).__name__}")
+        for key in GROUPS:
+            if cfg.get(key) is not None and not isinstance(cfg[key], (dict, str)):  # a str: a class path
+                raise ValueError(f"config {path}: `{key}` must be a mapping of its settings, got {cfg[key]!r}")
+
+
 def run_cli(args: list[str] | None = None) -> None:
+    if args:
+        check_config_files(args)
     CartoonLabCLI(
         LightningModule,
         UnpairedImageDataModule,

@@ -35,6 +35,7 @@ class SmoothStats:
     written: int = 0
     reused: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    manifest_ignored: str | None = None  # why the previous manifest could not be used
 
 
 def _smooth_one(job: tuple[str, str, EdgeParams]) -> str | None:
@@ -47,6 +48,20 @@ def _smooth_one(job: tuple[str, str, EdgeParams]) -> str | None:
     return None
 
 
+def _read_manifest(path: Path) -> tuple[dict, str | None]:
+    """The previous run's manifest, or `{}` and why not: a corrupt one (truncated,
+    edited, not ours) is ignored, so every image is smoothed again and it is rewritten."""
+    if not path.exists():
+        return {}, None
+    try:
+        old = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        return {}, f"{path}: not valid JSON ({err})"
+    if isinstance(old, dict) and isinstance(old.get("files", {}), dict):
+        return old, None
+    return {}, f"{path}: not a cartoonlab manifest"
+
+
 def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgeParams(),
                   workers: int | None = None) -> SmoothStats:
     """Edge-promote every image of `src` into `dst`; reuse what is already there."""
@@ -56,10 +71,10 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
                          "overwritten or smoothed again on the next run; choose another folder")
     dst.mkdir(parents=True, exist_ok=True)
     manifest_file = dst / MANIFEST
-    old = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    old, problem = _read_manifest(manifest_file)
     old_files = old.get("files", {}) if old.get("params") == asdict(params) else {}
 
-    stats, files, jobs = SmoothStats(), {}, []
+    stats, files, jobs = SmoothStats(manifest_ignored=problem), {}, []
     for path in list_images(src):
         rel = path.relative_to(src).as_posix()
         files[rel] = file_sha256(path)

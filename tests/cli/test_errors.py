@@ -115,3 +115,37 @@ def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, 
     code, err = _run(capsys, *fit_args("cyclegan", tmp_path), arg)
     assert code == EXIT_USER and message in err, err
     assert err.strip().splitlines()[-1].startswith("cartoonlab: error: ")
+
+
+@pytest.mark.parametrize("kind", ["pickled_list", "foreign_dict", "empty"])
+def test_a_ckpt_path_that_is_not_a_lightning_checkpoint_is_named(tmp_path, capsys, monkeypatch, kind):
+    from tests.cli.test_fit import fit_args
+
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    bad = tmp_path / f"{kind}.ckpt"
+    if kind == "pickled_list":
+        torch.save([1, 2], bad)
+    elif kind == "foreign_dict":
+        torch.save({"state_dict": {}, "epoch": 3}, bad)
+    else:
+        bad.write_bytes(b"")
+    code, err = _run(capsys, "test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={bad}")
+    assert code == EXIT_USER and str(bad) in err and "is not a checkpoint" in err, err
+    assert err.strip().splitlines()[-1].startswith("cartoonlab: error: ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data: 5\n", "`data` must be a mapping of its settings, got 5"),
+    ("", "is empty"),
+    ("trainer: [max_epochs: 2\n", "is not valid YAML"),
+    ("- 1\n- 2\n", "must be a mapping of sections"),
+])
+def test_a_broken_config_file_is_named_with_its_key(tmp_path, capsys, monkeypatch, text, message):
+    from tests.cli.test_fit import fit_args
+
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text(text)
+    code, err = _run(capsys, *fit_args("cyclegan", tmp_path), "--config", str(cfg))
+    assert code == EXIT_USER and str(cfg) in err and message in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "run").exists()

@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 
 from cartoonlab.data.edges import EdgeParams, edge_smooth
 from cartoonlab.data.folders import load_rgb
-from cartoonlab.data.smoothing import smooth_folder, smooth_path
+from cartoonlab.data.smoothing import MANIFEST, smooth_folder, smooth_path
 
 from .badfiles import write_good
 
@@ -38,3 +39,15 @@ def test_jpeg_names_get_png_twins(tmp_path):
     smooth_folder(tmp_path / "src", tmp_path / "dst", workers=1)
     assert (tmp_path / "dst" / "a.jpg.png").exists()
     assert not list((tmp_path / "dst").glob("*.tmp*")), "no temporary files left behind"
+
+
+@pytest.mark.parametrize("text", ['{"params": {"mode": "ed', "[1, 2]", '{"files": 3}'])
+def test_a_corrupt_manifest_is_named_and_rebuilt(tmp_path, text):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_good(src, 3)
+    smooth_folder(src, dst, workers=1)
+    (dst / MANIFEST).write_text(text)  # truncated, a list, the wrong shape
+    redo = smooth_folder(src, dst, workers=1)
+    assert redo.written == 3 and redo.reused == 0 and str(dst / MANIFEST) in redo.manifest_ignored
+    again = smooth_folder(src, dst, workers=1)
+    assert again.reused == 3 and again.manifest_ignored is None, "the manifest was rewritten"
