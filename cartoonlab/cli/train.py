@@ -26,7 +26,12 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LightningCLI
 
 from cartoonlab.callbacks import SampleGrid, TranslationMetrics
-from cartoonlab.checkpointing import AtomicCheckpointIO, NotACheckpointError, checkpoint_errors, read_checkpoint
+from cartoonlab.checkpointing import (
+    AtomicCheckpointIO,
+    NotACheckpointError,
+    checkpoint_errors,
+    read_checkpoint,
+)
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 

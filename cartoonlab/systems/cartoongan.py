@@ -18,7 +18,15 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from cartoonlab.losses import ContentLoss, GANLoss, GANMode, ImagePool, color_loss, gradient_penalty, l1
+from cartoonlab.losses import (
+    ContentLoss,
+    GANLoss,
+    GANMode,
+    ImagePool,
+    color_loss,
+    gradient_penalty,
+    l1,
+)
 from cartoonlab.nets.discriminators import CartoonGANDiscriminator
 from cartoonlab.nets.features import ContentExtractor
 from cartoonlab.nets.generators import CartoonGANGenerator
