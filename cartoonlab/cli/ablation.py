@@ -39,13 +39,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=report)
 
 
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"--seeds: {text!r} is not a seed; give non-negative integers, e.g. --seeds \"0 1 2\"")
+    return int(text)
+
+
 def _matrix(args):
     from cartoonlab.ablation.matrix import Matrix
 
     def split(text: str | None) -> list[str] | None:
         return text.replace(",", " ").split() if text else None
 
-    seeds = [int(s) for s in split(args.seeds)] if args.seeds else None
+    seeds = [_seed(s) for s in split(args.seeds)] if args.seeds else None
     m = Matrix.load(args.matrix, args.profile, seeds=seeds, tables=split(args.tables), cells=split(args.cells))
     return m, Path(args.out or f"results/{args.profile}")
 

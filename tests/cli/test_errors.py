@@ -149,3 +149,9 @@ def test_a_broken_config_file_is_named_with_its_key(tmp_path, capsys, monkeypatc
     code, err = _run(capsys, *fit_args("cyclegan", tmp_path), "--config", str(cfg))
     assert code == EXIT_USER and str(cfg) in err and message in err, err
     assert err.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("seeds", ["a b", "-1", "0 1.5"])
+def test_ablation_seeds_that_are_not_seeds_are_named(capsys, seeds):
+    code, err = _run(capsys, "ablation", "run", "--dry-run", "--seeds", seeds)
+    assert code == EXIT_USER and "--seeds" in err and err.count("\n") == 1, err
