@@ -145,16 +145,19 @@ class UnpairedImageDataModule(L.LightningDataModule):
             return
         pct = self.hparams.holdout_percent
         for domain in ("photo", "cartoon"):
-            train, held = list_images(self.dirs[domain]), {}
+            train, held, source = list_images(self.dirs[domain]), {}, {}
             for split, offset in (("test", 0.0), ("val", pct)):
                 folder = self.dirs[f"{domain}_{split}"]
                 if folder is not None and folder.is_dir():
-                    held[split] = list_images(folder)
+                    held[split], source[split] = list_images(folder), (folder, "")
                 else:
                     train, held[split] = holdout_split(train, self.dirs[domain], pct, offset=offset)
-            self.files[domain] = self._usable(train, domain)
+                    source[split] = (self.dirs[domain], f" held out by name hash (data.holdout_percent={pct})")
+            n_held = sum(len(held[s]) for s, (_, how) in source.items() if how)
+            note = f" left after holding out {n_held} for val/test (data.holdout_percent={pct})" if n_held else ""
+            self.files[domain] = self._usable(train, domain, self.dirs[domain], note)
             for split, paths in held.items():
-                self.files[f"{domain}_{split}"] = self._usable(paths, f"{domain} {split}")
+                self.files[f"{domain}_{split}"] = self._usable(paths, f"{domain} {split}", *source[split])
         if self.skipped:
             listed = "\n  ".join(f"{p}: {e}" for p, e in list(self.skipped.items())[:20])
             warnings.warn(f"skipped {len(self.skipped)} unusable image file(s) "
@@ -172,11 +175,13 @@ class UnpairedImageDataModule(L.LightningDataModule):
         photos, cartoons = self.dirs[f"photo_{split}"], self.dirs[f"cartoon_{split}"]
         return [cartoons / p.relative_to(photos) for p in self.files[f"photo_{split}"]]
 
-    def _usable(self, paths: list[Path], what: str) -> list[Path]:
+    def _usable(self, paths: list[Path], what: str, folder: Path, note: str = "") -> list[Path]:
         good, bad = usable_images(paths)
         self.skipped.update(bad)
         if not good:
-            raise ValueError(f"no usable {what} images ({len(paths)} files, {len(bad)} unreadable)")
+            why = f", all unreadable (e.g. {next(iter(bad))})" if bad else ""
+            raise ValueError(f"no usable {what} images in {folder}: {len(paths)} image file(s){note}{why}; "
+                             f"add images, or see `cartoonlab data check {folder}`")
         return good
 
     # ---- loaders ----

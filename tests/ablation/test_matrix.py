@@ -86,7 +86,7 @@ def test_every_cell_trains_a_few_steps(tmp_path):
     """Every cell of the standard profile, one short epoch each (`make test-all`)."""
     import json
 
-    from cartoonlab.cli import main
+    from tests.cli.test_fit import run_ok
 
     m = Matrix.load(EXP / "ablation.yaml", "standard", seeds=[0])
     short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--run.test_after_fit=false",
@@ -95,7 +95,7 @@ def test_every_cell_trains_a_few_steps(tmp_path):
         args = [*run.args, *short]
         if run.cell in ("cyclegan_init",):
             args.append("--model.init_args.init_epochs=0")
-        main(args)
+        run_ok(args)
         state = json.loads((run.dir / "metrics.json").read_text())
         assert state["status"] == "finished", run.cell
 

@@ -42,6 +42,13 @@ model:
 }
 
 
+def run_ok(args: list[str]) -> None:
+    """`cartoonlab ARGS` in-process: it exits as the command does (SystemExit), 0 on success."""
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0, f"cartoonlab {' '.join(args[:1])} exited {exc.value.code}"
+
+
 def configs(recipe: str) -> list[str]:
     files = ["base.yaml", "data/synthetic.yaml", *RECIPES[recipe], "tiny.yaml"]
     return [a for f in files for a in ("--config", str(EXP / f))]
@@ -65,7 +72,7 @@ def test_every_recipe_prints_its_config(recipe, capsys):
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_trains(recipe, tmp_path):
-    main(fit_args(recipe, tmp_path))
+    run_ok(fit_args(recipe, tmp_path))
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["epochs"] == 2
@@ -75,9 +82,9 @@ def test_every_recipe_trains(recipe, tmp_path):
 
 
 def test_resume_from_last_and_cartoonize(tmp_path):
-    main(fit_args("cyclegan", tmp_path))
+    run_ok(fit_args("cyclegan", tmp_path))
     first = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=3", "--ckpt_path=last"])
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=3", "--ckpt_path=last"])
     second = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert second["epochs"] == 3 and second["batches"] == first["batches"] * 3 // 2 == 9, "batches, not steps"
     assert second["train_seconds"] > first["train_seconds"], "time adds up across resumes"
@@ -98,7 +105,7 @@ def test_resume_from_last_and_cartoonize(tmp_path):
 
 
 def test_wandb_offline_writes_locally(tmp_path):
-    main([*fit_args("cyclegan", tmp_path), "--run.wandb=offline", "--trainer.max_epochs=1"])
+    run_ok([*fit_args("cyclegan", tmp_path), "--run.wandb=offline", "--trainer.max_epochs=1"])
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
 
 
@@ -118,22 +125,22 @@ def test_ddp_on_two_cpu_processes(tmp_path):
 @pytest.mark.parametrize("switch", ["--trainer.precision=bf16-mixed", "--model.init_args.channels_last=true",
                                     "--model.init_args.grad_clip=1.0"])
 def test_engineering_switches(switch, tmp_path):
-    main([*fit_args("cartoongan", tmp_path), switch, "--trainer.max_epochs=1"])
+    run_ok([*fit_args("cartoongan", tmp_path), switch, "--trainer.max_epochs=1"])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
 
 
 @pytest.mark.slow
 def test_torch_compile(tmp_path):
-    main([*fit_args("cyclegan", tmp_path), "--model.init_args.compile=true", "--trainer.max_epochs=1"])
+    run_ok([*fit_args("cyclegan", tmp_path), "--model.init_args.compile=true", "--trainer.max_epochs=1"])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
 
 
 def test_fid_kid_in_validation_and_test(tmp_path):
-    main([*fit_args("cyclegan", tmp_path), "--eval.every_n_epochs=2"])
+    run_ok([*fit_args("cyclegan", tmp_path), "--eval.every_n_epochs=2"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["metrics"]["val/fid"] > 0 and "val/kid" in metrics["metrics"]
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    main(["test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={ckpt}"])
+    run_ok(["test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={ckpt}"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test/fid_cartoon", "test/kid_cartoon", "test/fid_photo", "test/kid_photo"):
         assert key in metrics["metrics"], key

@@ -10,9 +10,7 @@ import time
 import pytest
 import torch
 
-from cartoonlab.cli import main
-
-from .test_fit import fit_args
+from .test_fit import fit_args, run_ok
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -49,7 +47,7 @@ def test_sigkill_mid_training_resumes_from_last_finished_epoch(tmp_path):
 
     for png in (run / "samples").iterdir():  # the resumed run's samples are all that will be left
         png.unlink()
-    main([*fit_args("cyclegan", tmp_path), f"--trainer.max_epochs={killed_after + 3}", "--ckpt_path=last"])
+    run_ok([*fit_args("cyclegan", tmp_path), f"--trainer.max_epochs={killed_after + 3}", "--ckpt_path=last"])
     resumed = [killed_after + 1, killed_after + 2]
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:04d}.png" for e in resumed], \
         "the resumed run trains the epochs after the last finished one, and only those"
@@ -89,14 +87,14 @@ def test_malicious_checkpoint_is_refused_with_a_clear_error(ckpt_path, tmp_path)
 
 def test_reused_run_name_without_ckpt_path_starts_a_fresh_record(tmp_path):
     run = tmp_path / "run"
-    main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])
     old = json.loads((run / "metrics.json").read_text())
     # what `cartoonlab test` adds to the record (cheaper than running Inception here)
     old["metrics"]["test/fid_cartoon"] = 123.0
     old["fid_images"] = {"cartoon_reference": 8}
     (run / "metrics.json").write_text(json.dumps(old))
 
-    main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])
     new = json.loads((run / "metrics.json").read_text())
     assert new["status"] == "finished" and new["epochs"] == 1
     assert "test/fid_cartoon" not in new["metrics"] and "fid_images" not in new, "old run's results kept"

@@ -166,3 +166,23 @@ def test_a_dataset_smaller_than_one_batch_is_refused_not_trained_for_zero_steps(
     with pytest.raises(ValueError, match="smaller than one batch of 64"):
         dm.train_dataloader()
     assert len(make_dm(synth_root, batch_size=64, epoch_length=128).train_dataloader()) == 2
+
+
+def test_a_domain_without_usable_images_names_its_folder_and_the_hold_out(tmp_path):
+    write_good(tmp_path / "trainB", 6)
+    photos = tmp_path / "trainA"
+    photos.mkdir()
+    for i in range(3):
+        (photos / f"bad{i}.png").write_bytes(b"junk")
+    with pytest.raises(ValueError) as err:
+        make_dm(tmp_path, smooth="none")
+    text = str(err.value)
+    assert "no usable photo" in text and str(photos) in text and "all unreadable" in text
+    assert f"cartoonlab data check {photos}" in text
+
+    for p in photos.iterdir():  # three good photos, but a hold-out that takes them
+        p.unlink()
+    write_good(photos, 3)
+    with pytest.raises(ValueError) as err:
+        make_dm(tmp_path, smooth="none", holdout_percent=49)
+    assert "holdout_percent=49" in str(err.value) and str(photos) in str(err.value), err.value
