@@ -21,3 +21,10 @@ def int_at_least(low: int) -> Callable[[str], int]:
 
 
 positive_int = int_at_least(1)
+
+
+def folder_path(text: str) -> str:
+    """A folder argument: the empty string is refused (it would mean the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty string")
+    return text

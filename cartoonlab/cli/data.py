@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from cartoonlab.cli.args import int_at_least, positive_int
+from cartoonlab.cli.args import folder_path, int_at_least, positive_int
 
 HELP = "make the synthetic dataset, precompute edge-smoothed cartoons, check image folders"
 
@@ -18,7 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("synth", help="write the embedded synthetic photo/cartoon dataset (CycleGAN layout)",
                        description="Write trainA/ (photos), trainB/ (cartoons), testA/, testB/ under OUT. "
                        "Deterministic for a seed.")
-    p.add_argument("out", metavar="OUT")
+    p.add_argument("out", metavar="OUT", type=folder_path)
     p.add_argument("--n", type=positive_int, default=1000, help="training images per domain (default 1000)")
     p.add_argument("--size", type=int_at_least(8), default=128, help="image side in pixels (default 128)")
     p.add_argument("--seed", type=int_at_least(0), default=0)
@@ -29,8 +29,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("smooth", help="edge-promote a cartoon folder (CartoonGAN), cached and parallel",
                        description="Write the edge-smoothed twin of every image in SRC to DST (mirrored "
                        "names, PNG). Files whose content and parameters are unchanged are reused.")
-    p.add_argument("src", metavar="SRC")
-    p.add_argument("dst", metavar="DST")
+    p.add_argument("src", metavar="SRC", type=folder_path)
+    p.add_argument("dst", metavar="DST", type=folder_path)
     p.add_argument("--mode", choices=["edge", "blur"], default="edge",
                    help="edge: CartoonGAN edge promoting (default); blur: whole-image Gaussian (seed 001)")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")

@@ -69,13 +69,16 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise ValueError(f"output folder {dst} is (inside) the source folder {src}: the cartoons would be "
                          "overwritten or smoothed again on the next run; choose another folder")
+    sources = list_images(src)
+    if not sources:
+        raise ValueError(f"no image files in {src}: nothing to smooth")
     dst.mkdir(parents=True, exist_ok=True)
     manifest_file = dst / MANIFEST
     old, problem = _read_manifest(manifest_file)
     old_files = old.get("files", {}) if old.get("params") == asdict(params) else {}
 
     stats, files, jobs = SmoothStats(manifest_ignored=problem), {}, []
-    for path in list_images(src):
+    for path in sources:
         rel = path.relative_to(src).as_posix()
         files[rel] = file_sha256(path)
         out = smooth_path(dst, rel)

@@ -56,3 +56,12 @@ def test_smooth_and_synth_never_overwrite_their_data(tmp_path, capsys):
     assert run("data", "synth", str(tmp_path / "ds"), "--n", "6", "--size", "48") == 2
     assert "not empty" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "no stale mix of two datasets"
+
+
+def test_empty_folders_and_names_are_refused(tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    assert run("data", "smooth", str(tmp_path / "empty"), str(tmp_path / "out")) == 2
+    assert "no image files in" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    monkeypatch.chdir(tmp_path / "empty")
+    assert run("data", "synth", "", "--n", "2") == 2  # "" would be the current directory
+    assert "empty string" in capsys.readouterr().err and not any((tmp_path / "empty").iterdir())
