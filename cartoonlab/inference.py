@@ -51,6 +51,10 @@ def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -
         shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
     if shapes != {k: v.shape for k, v in weights.items()}:
         raise NotACheckpointError(ckpt, f"its generator spec {spec['init_args']} does not match its weights")
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{ckpt}: the generator's weights are not finite ({bad[0]}, {len(bad)} tensor(s) "
+                         "with NaN or Inf): the run diverged; use an earlier checkpoint")
     net = cls(**spec["init_args"])
     net.load_state_dict(weights)
     net.train_size = meta.get("train_size")

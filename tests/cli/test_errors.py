@@ -155,3 +155,13 @@ def test_a_broken_config_file_is_named_with_its_key(tmp_path, capsys, monkeypatc
 def test_ablation_seeds_that_are_not_seeds_are_named(capsys, seeds):
     code, err = _run(capsys, "ablation", "run", "--dry-run", "--seeds", seeds)
     assert code == EXIT_USER and "--seeds" in err and err.count("\n") == 1, err
+
+
+def test_a_generator_with_nan_weights_is_refused(tmp_path, capsys):
+    weights = ResnetGenerator(ngf=4, n_blocks=1).state_dict()
+    first = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "nan.ckpt", weights=weights)),
+                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    assert code == EXIT_USER and "not finite" in err and first in err, err
+    assert not (tmp_path / "out.png").exists()
