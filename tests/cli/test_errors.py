@@ -107,6 +107,8 @@ def test_bad_numbers_and_missing_folders_are_refused_where_they_enter(tmp_path, 
     ("--model.init_args.pool_size=-1", "pool_size must be at least 0"),
     ("--data.epoch_length=-3", "data.epoch_length must be at least 1, got -3"),
     ("--data.image_size=30", "data.image_size=30 is not a multiple of the generator's stride 4"),
+    ("--data.image_size=0", "data.image_size must be at least 8, got 0"),
+    ("--data.image_size=-32", "data.image_size must be at least 8, got -32"),
 ])
 def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, message):
     from tests.cli.test_fit import fit_args
