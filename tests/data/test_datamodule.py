@@ -138,9 +138,11 @@ def test_bad_files_are_skipped_with_one_counted_warning(tmp_path):
 
 
 def test_file_broken_after_setup_does_not_kill_the_epoch(tmp_path):
-    write_good(tmp_path / "trainA", 8, domain="photo")
-    write_good(tmp_path / "trainB", 8)
-    dm = make_dm(tmp_path, smooth="none", holdout_percent=0.0, batch_size=2)
+    for split in ("train", "val", "test"):  # held-out folders: every train file stays in train
+        write_good(tmp_path / f"{split}A", 8, domain="photo")
+        write_good(tmp_path / f"{split}B", 8)
+    dm = make_dm(tmp_path, smooth="none", batch_size=2)
+    assert len(dm.files["photo"]) == 8
     victim = dm.files["photo"][0]
     victim.write_bytes(victim.read_bytes()[:40])
     with pytest.warns(UserWarning, match="skipping unreadable image"):
