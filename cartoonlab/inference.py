@@ -9,8 +9,8 @@ Scale: a generator learns strokes, outlines and textures of a given size in
 pixels. In training G sees whole images at one short side (the crop size,
 `data.image_size`, or 286/256 of it under the `cyclegan` preset, which crops from
 enlarged images), recorded in the checkpoint as `train_size`; validation and test
-translate at that scale too. Run at a larger scale, the same network draws its strokes far too small and covers the
-image in hatching. So by default an image is resized to that short side,
+translate at that scale too. Run at a larger scale, the same network draws its
+strokes far too small and covers the image in hatching. So by default an image is resized to that short side,
 translated, and resized back to its own size (`work_side`); `work_side=None`
 translates at the native resolution instead.
 """

@@ -93,10 +93,9 @@ def color_loss(generated: torch.Tensor, source: torch.Tensor, pool: int = 1) -> 
     """
     from kornia.color import rgb_to_yuv
 
-    a, b = (rgb_to_yuv((x.float() + 1) / 2) for x in (generated, source))
+    a, b = rgb_to_yuv((generated.float() + 1) / 2), rgb_to_yuv((source.detach().float() + 1) / 2)
     if pool > 1:
-        a, b = F.avg_pool2d(a, pool, ceil_mode=True), F.avg_pool2d(b.detach(), pool, ceil_mode=True)
-    b = b.detach()
+        a, b = F.avg_pool2d(a, pool, ceil_mode=True), F.avg_pool2d(b, pool, ceil_mode=True)
     return F.l1_loss(a[:, 0], b[:, 0]) + F.huber_loss(a[:, 1:], b[:, 1:], delta=1.0) * 2
 
 

@@ -84,7 +84,7 @@ class CartoonLabCLI(LightningCLI):
             self.trainer.test(self.model, datamodule=self.datamodule)
 
 
-GROUPS = ("trainer", "model", "data", "run", "eval", "samples", "optimizer", "lr_scheduler")
+CONFIG_SECTIONS = ("trainer", "model", "data", "run", "eval", "samples", "optimizer", "lr_scheduler")
 
 
 def check_config_files(args: list[str]) -> None:
@@ -106,7 +106,7 @@ def check_config_files(args: list[str]) -> None:
         if not isinstance(cfg, dict):
             raise ValueError(f"config {path} must be a mapping of sections (trainer, model, data, ...), "
                              f"not {type(cfg).__name__}")
-        for key in GROUPS:
+        for key in CONFIG_SECTIONS:
             if cfg.get(key) is not None and not isinstance(cfg[key], (dict, str)):  # a str: a class path
                 raise ValueError(f"config {path}: `{key}` must be a mapping of its settings, got {cfg[key]!r}")
 
