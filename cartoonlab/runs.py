@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger, Logger
 
-from cartoonlab.utils import atomic_write_text
+from cartoonlab.utils import atomic_write_text, check_name
 
 # A run's status in metrics.json. "corrupt" is never written: `read_record` reports a
 # metrics.json it cannot use that way, so one bad file never stops a whole matrix.
@@ -77,6 +77,9 @@ class RunConfig:
     tags: list[str] = field(default_factory=list)
     wandb: Literal["offline", "online", "disabled"] = "offline"
     test_after_fit: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "run.name")
 
     @property
     def dir(self) -> Path:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old or the new file, never half."""
+    """Write `text` to `path` so that readers see the old or the new file, never half.
+    The file gets the mode a plain `open()` would give it (0666 less the umask), not
+    `mkstemp`'s private 0600, so a shared results folder stays readable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -21,6 +27,18 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]*")
+
+
+def check_name(name: str, what: str) -> str:
+    """`name` if it is one plain path component (letters, digits, `_ . + = -`, not
+    starting with a dot): a run or cell name must not place files outside its root."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r} must be one folder name: letters, digits and _ . + = - "
+                         "(no '/', no '..', not starting with a dot)")
+    return name
 
 
 def cache_dir() -> Path:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from cartoonlab.utils import check_name
+
 
 @dataclass
 class Table:
@@ -39,6 +41,7 @@ def _checked(spec, path: Path) -> dict:
         need(isinstance(recipe, dict) and isinstance(recipe.get("configs"), list) and "family" in recipe,
              f"recipes.{name}", "needs `family` and a list `configs`")
     for name, cell in spec["cells"].items():
+        check_name(name, f"{path}: cell name")
         need(isinstance(cell, dict) and cell.get("recipe") in spec["recipes"], f"cells.{name}.recipe",
              f"must name one of the recipes {sorted(spec['recipes'])}")
     table_keys = {f.name for f in fields(Table)} - {"name"}

@@ -78,6 +78,14 @@ class CartoonLabCLI(LightningCLI):
         trainer.callbacks.append(RunRecorder(run.dir))
         return trainer
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except SystemExit:  # Lightning ends a Ctrl-C'd run with exit(1), after its graceful shutdown
+            if self.trainer.interrupted:
+                raise KeyboardInterrupt from None  # the CLI's exit code 130
+            raise
+
     def after_fit(self) -> None:
         run = self._get(self.config_init, "run")
         if run.test_after_fit and self.trainer.state.status == "finished" and not self.trainer.interrupted:

@@ -124,6 +124,7 @@ def test_killing_data_synth_leaves_no_worker_behind(tmp_path):
     (lambda s: s["cells"]["cyclegan"].update(recipe="nope"), "cells.cyclegan.recipe"),
     (lambda s: s["tables"]["T6"].update(colour="red"), "tables.T6"),
     (lambda s: s["profiles"]["tiny"].update(seeds=0), "profiles.tiny.seeds"),
+    (lambda s: s["cells"].update({"../../escaped": s["cells"]["cyclegan"]}), "cell name '../../escaped'"),
 ])
 def test_matrix_file_errors_name_the_key(tmp_path, edit, key):
     import yaml

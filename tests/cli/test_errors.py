@@ -109,6 +109,7 @@ def test_bad_numbers_and_missing_folders_are_refused_where_they_enter(tmp_path, 
     ("--data.image_size=30", "data.image_size=30 is not a multiple of the generator's stride 4"),
     ("--data.image_size=0", "data.image_size must be at least 8, got 0"),
     ("--data.image_size=-32", "data.image_size must be at least 8, got -32"),
+    ("--run.name=../../escape", "run.name '../../escape' must be one folder name"),
 ])
 def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, message):
     from tests.cli.test_fit import fit_args
@@ -167,3 +168,18 @@ def test_a_generator_with_nan_weights_is_refused(tmp_path, capsys):
                      str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
     assert code == EXIT_USER and "not finite" in err and first in err, err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_ctrl_c_during_fit_exits_130_and_records_the_interruption(tmp_path, capsys, monkeypatch):
+    import json
+
+    from cartoonlab.cli import EXIT_INTERRUPTED
+    from cartoonlab.systems import CycleGAN
+    from tests.cli.test_fit import fit_args
+
+    def ctrl_c(self, batch, batch_idx):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(CycleGAN, "training_step", ctrl_c)
+    code, err = _run(capsys, *fit_args("cyclegan", tmp_path))
+    assert code == EXIT_INTERRUPTED and "cartoonlab: interrupted" in err, err
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "interrupted"
