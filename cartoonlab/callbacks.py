@@ -14,6 +14,9 @@ import lightning as L
 import torch
 import torchvision
 
+from cartoonlab.data.folders import write_image
+from cartoonlab.data.transforms import to_uint8
+
 FidBackbone = Literal["auto", "torch-fidelity", "fid-helper"]
 
 
@@ -132,3 +135,28 @@ class SampleGrid(L.Callback):
         for lg in trainer.loggers:
             if hasattr(lg, "log_image"):
                 lg.log_image(key="val/samples", images=[grid], step=trainer.global_step)
+
+
+class PredictionWriter(L.Callback):
+    """`cartoonlab predict`: each translation written to `<run>/predictions/<photo stem>.png`
+    (the photos of the predict split, at the evaluation size); the count is printed at
+    the end, and a predict that writes nothing fails instead of exiting 0."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, str] = {}
+
+    def _dir(self, trainer) -> Path:
+        return Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        for img, src in zip(outputs["cartoon"], outputs["photo_path"]):
+            name = Path(src).stem + ".png"
+            if name in self.written:
+                raise ValueError(f"{self.written[name]} and {src} would both be written to {name}; rename one")
+            write_image(self._dir(trainer) / name, to_uint8(img))
+            self.written[name] = src
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        if not self.written:
+            raise RuntimeError("predict translated no photo: the predict split (the test photos) is empty")
+        print(f"wrote {len(self.written)} translation(s) to {self._dir(trainer)}")

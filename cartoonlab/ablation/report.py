@@ -45,6 +45,10 @@ def rows(runs: list[Run]) -> list[dict]:
                "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
                "epochs": epochs, "fid_backbone": s.get("fid_backbone"), "error": s.get("error"),
                "run_dir": str(r.dir)}
+        bad = [k for k in METRICS if isinstance(row[k], float) and not math.isfinite(row[k])]
+        if bad and row["status"] == "finished":  # tabulated as "nan"/"inf" it would pass for a score
+            row["status"] = "non-finite"
+            row["error"] = f"non-finite {', '.join(f'{METRICS[k]}={row[k]}' for k in bad)} in {r.dir}/metrics.json"
         out.append(row)
     return out
 

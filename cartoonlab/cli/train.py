@@ -25,7 +25,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LightningCLI
 
-from cartoonlab.callbacks import SampleGrid, TranslationMetrics
+from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetrics
 from cartoonlab.checkpointing import (
     AtomicCheckpointIO,
     NotACheckpointError,
@@ -76,6 +76,8 @@ class CartoonLabCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(RunRecorder(run.dir))
+        if self.subcommand == "predict":
+            trainer.callbacks.append(PredictionWriter())
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:

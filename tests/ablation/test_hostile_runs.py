@@ -155,3 +155,19 @@ def test_a_resumed_run_with_a_corrupt_record_starts_a_new_one(tmp_path):
     (tmp_path / "metrics.json").write_bytes(BAD["truncated"])
     with pytest.warns(UserWarning, match="starting a new record"):
         assert RunRecorder(tmp_path).read() == {}
+
+
+def test_a_non_finite_score_is_flagged_not_tabulated(tmp_path):
+    from cartoonlab.ablation.report import rows, tables_markdown
+
+    m = Matrix.load(write_tiny_matrix(tmp_path), "tiny")
+    runs = {r.cell: r for r in m.runs(tmp_path / "out")}
+    for cell, fid in (("cyclegan", 300.0), ("cyclegan_no_pool", float("nan"))):
+        runs[cell].dir.mkdir(parents=True)
+        (runs[cell].dir / "metrics.json").write_text(json.dumps({**GOOD, "metrics": {"test/fid_cartoon": fid}}))
+    table = rows(list(runs.values()))
+    bad = next(r for r in table if r["cell"] == "cyclegan_no_pool")
+    assert bad["status"] == "non-finite" and "test/fid_cartoon=nan" in bad["error"]
+    md = tables_markdown(m, table)
+    assert "nan" not in md.lower().replace("non-finite", "")
+    assert "`cyclegan_no_pool` (1 run(s) non-finite)" in md

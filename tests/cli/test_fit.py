@@ -99,6 +99,9 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     assert exc.value.code == 0
     assert Image.open(tmp_path / "out" / "odd.png").size == (37, 50)
     assert Image.open(tmp_path / "out" / "wide.png").size == (90, 21)
+    run_ok(["predict", *fit_args("cyclegan", tmp_path, name="pred")[1:], f"--ckpt_path={ckpt}"])
+    written = sorted((tmp_path / "pred" / "predictions").glob("*.png"))
+    assert len(written) == 8 and Image.open(written[0]).size == (32, 32), "the 8 test photos, translated"
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
     assert g.train_size == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"
