@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -12,6 +13,7 @@ from typing import Literal
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from cartoonlab.utils import atomic_write_text, check_name
@@ -91,9 +93,23 @@ def _wandb_credentials() -> bool:
     return bool(os.environ.get("WANDB_API_KEY")) or (netrc.exists() and "api.wandb.ai" in netrc.read_text())
 
 
-def make_loggers(run: RunConfig) -> list[Logger]:
-    """A CSV logger (always; its directory is the run directory) and W&B (unless disabled)."""
-    loggers: list[Logger] = [CSVLogger(save_dir=run.root, name=run.name, version="")]
+def _csv_logger(run: RunConfig, resume: bool) -> CSVLogger:
+    """Lightning's CSV logger deletes an existing `metrics.csv` when it starts; a resumed
+    run keeps its earlier rows and appends to them."""
+    path = run.dir / "metrics.csv"
+    kept = path.read_text() if resume and path.is_file() else None
+    logger = CSVLogger(save_dir=run.root, name=run.name, version="")
+    if kept and rank_zero_only.rank == 0:
+        writer = logger.experiment  # created now: it removes the file
+        atomic_write_text(path, kept)
+        writer.metrics_keys = next(csv.reader([kept.splitlines()[0]]), [])
+    return logger
+
+
+def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
+    """A CSV logger (always; its directory is the run directory; appended to when
+    `resume`) and W&B (unless disabled)."""
+    loggers: list[Logger] = [_csv_logger(run, resume)]
     if run.wandb == "disabled":
         return loggers
     online = run.wandb == "online"

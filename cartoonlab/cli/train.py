@@ -70,7 +70,8 @@ class CartoonLabCLI(LightningCLI):
         run = self._get(self.config_init, "run")
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         if trainer_cfg.get("logger") in (None, True):
-            kwargs["logger"] = make_loggers(run)
+            resume = self.subcommand == "fit" and bool(self.config[self.subcommand].get("ckpt_path"))
+            kwargs["logger"] = make_loggers(run, resume=resume)
         kwargs.setdefault("default_root_dir", str(run.dir))
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin

@@ -1,5 +1,6 @@
 """The Lightning CLI over every recipe, on tiny images and narrow networks."""
 
+import csv
 import json
 import os
 import subprocess
@@ -88,6 +89,9 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     second = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert second["epochs"] == 3 and second["batches"] == first["batches"] * 3 // 2 == 9, "batches, not steps"
     assert second["train_seconds"] > first["train_seconds"], "time adds up across resumes"
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        epochs = {row["epoch"] for row in csv.DictReader(f) if row.get("epoch")}
+    assert epochs == {"0", "1", "2"}, "the resumed run appends to the first run's metrics.csv"
 
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     src = tmp_path / "in"
