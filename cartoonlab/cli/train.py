@@ -51,6 +51,13 @@ class CartoonLabCLI(LightningCLI):
             state = read_checkpoint(path)
             if "pytorch-lightning_version" not in state:
                 raise NotACheckpointError(path, "no pytorch-lightning_version: not written by Lightning")
+            trained = (state.get("hyper_parameters") or {}).get("_class_path")
+            model = self.config[self.config.subcommand].get("model")
+            wanted = model.get("class_path") if model is not None and hasattr(model, "get") else None
+            if trained and wanted and trained != wanted:
+                raise ValueError(f"{path} is a {trained.rsplit('.', 1)[-1]} checkpoint but the config builds "
+                                 f"{wanted.rsplit('.', 1)[-1]}: give the config it was trained with "
+                                 "(its run's config.yaml) or a checkpoint of this system")
         with checkpoint_errors(path):
             super()._parse_ckpt_path()
 

@@ -183,3 +183,15 @@ def test_ctrl_c_during_fit_exits_130_and_records_the_interruption(tmp_path, caps
     code, err = _run(capsys, *fit_args("cyclegan", tmp_path))
     assert code == EXIT_INTERRUPTED and "cartoonlab: interrupted" in err, err
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "interrupted"
+
+
+def test_a_checkpoint_of_another_system_is_named_in_one_line(tmp_path, capsys, monkeypatch):
+    from tests.cli.test_fit import fit_args
+
+    monkeypatch.delenv(TRACEBACK_ENV, raising=False)
+    other = tmp_path / "cartoongan.ckpt"
+    torch.save({"pytorch-lightning_version": "2.5.0", "state_dict": {}, "epoch": 1,
+                "hyper_parameters": {"_class_path": "cartoonlab.systems.CartoonGAN"}}, other)
+    code, err = _run(capsys, "test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={other}")
+    assert code == EXIT_USER and err.count("\n") == 1, err
+    assert "is a CartoonGAN checkpoint but the config builds CycleGAN" in err and str(other) in err
