@@ -57,6 +57,9 @@ class CartoonGAN(GANSystem):
             (`losses.color_loss`; not in CartoonGAN, default 0: off), on `color_pool`
             x `color_pool` averages. Small images need it: ImageNet features keep
             shapes, not colours, so G is free to paint objects over (DESIGN.md 7).
+        identity_weight: w_idt of an identity term w_idt * |G(c) - c|_1 on cartoons
+            (CycleGAN's, not in CartoonGAN; default 0: off). It keeps G able to pass
+            shapes through, so the GAN phase cannot paint small objects over.
         init_loss: what the init phase reconstructs: "content" (paper, default:
             w_con * L_con) or "l1" (|G(p) - p|_1, the pixels: a sharp identity in a
             few hundred steps, where deep features of tiny images give a blurred one).
@@ -84,6 +87,7 @@ class CartoonGAN(GANSystem):
         n_critic: int = 1,
         color_weight: float = 0.0,
         color_pool: int = 1,
+        identity_weight: float = 0.0,
         init_loss: Literal["content", "l1"] = "content",
         init_epochs: int = 10,
         **kwargs,
@@ -112,7 +116,7 @@ class CartoonGAN(GANSystem):
                 fake = self.G(p)
             self.d_step(opt_d, c, self.smoothed(batch, c), fake.detach())
             if g_turn:
-                self.g_step(opt_g, p, fake)
+                self.g_step(opt_g, p, fake, c)
         self.log_throughput(p.size(0))
 
     def init_step(self, opt_g, p: torch.Tensor) -> None:
@@ -146,7 +150,7 @@ class CartoonGAN(GANSystem):
                 self.optimize(opt_d, loss)
         self.log_terms("train", terms, batch_size=len(fake))
 
-    def g_step(self, opt_g, p: torch.Tensor, fake: torch.Tensor) -> None:
+    def g_step(self, opt_g, p: torch.Tensor, fake: torch.Tensor, c: torch.Tensor) -> None:
         hp = self.hparams
         with self.toggled_optimizer(opt_g):
             terms = {"g_adv": self.gan(self.D(fake), True, for_d=False),
@@ -155,6 +159,9 @@ class CartoonGAN(GANSystem):
             if hp.color_weight:
                 terms["g_color"] = color_loss(fake, p, hp.color_pool)
                 terms["g_total"] = terms["g_total"] + hp.color_weight * terms["g_color"]
+            if hp.identity_weight:
+                terms["g_identity"] = l1(self.G(c), c)
+                terms["g_total"] = terms["g_total"] + hp.identity_weight * terms["g_identity"]
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, terms["g_total"])
         self.log_terms("train", terms, batch_size=len(fake))

@@ -48,6 +48,12 @@ def test_logged_keys_of_the_gan_phase(tmp_path, synth_root):
     t = fit(tiny_cartoongan(color_weight=10.0, color_pool=4), tmp_path, synth_root)  # AnimeGANv2's colour term
     assert t.logged_metrics["train/g_color"] > 0
 
+    s = tiny_cartoongan(identity_weight=5.0)  # CycleGAN's identity term on cartoons
+    m = fit(s, tmp_path, synth_root, epoch_length=2).logged_metrics
+    assert m["train/g_identity"] > 0
+    assert torch.isclose(m["train/g_total"], m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"]
+                         + 5.0 * m["train/g_identity"])
+
 
 def test_frozen_extractor_stays_frozen(tmp_path, synth_root):
     s = tiny_cartoongan()
