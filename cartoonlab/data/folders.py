@@ -3,6 +3,9 @@
 `load_rgb` is the one decoder every part of cartoonlab uses: it applies the EXIF
 orientation and converts any mode to 8-bit RGB (grayscale and palette images
 to RGB, alpha composited on white, CMYK to RGB, 16-bit scaled to 8-bit).
+
+`list_files` is the one listing rule: `data check`, the DataModule and every
+command that reads a folder see the same files.
 """
 
 from __future__ import annotations
@@ -23,12 +26,29 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 EXIF_ORIENTATION = 0x0112
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files (by extension) under `folder`, recursively, in sorted order."""
+def list_files(folder: str | Path) -> list[Path]:
+    """Every file under `folder`, recursively, in sorted order. Hidden files and
+    folders (names starting with ".": macOS's `._x.png` AppleDouble twins, our own
+    markers and temporary files) are skipped. Symlinked folders are followed, each
+    real folder once, so a link cycle ends."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    seen, files = set(), []
+    for top, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a second link to a folder already listed, or a cycle
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # sorted: the same link wins each run
+        files += [Path(top, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(top, n))]
+    return sorted(files)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The files of `list_files` with an image extension."""
+    return [p for p in list_files(folder) if p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
 def to_rgb(im: Image.Image) -> np.ndarray:
@@ -103,9 +123,7 @@ def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
     report = CheckReport()
     seen: dict[str, str] = {}
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        if path.name.startswith("."):
-            continue
+    for path in list_files(folder):
         report.total += 1
         rel = str(path.relative_to(folder))
         digest = file_sha256(path)

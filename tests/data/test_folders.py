@@ -3,7 +3,7 @@ import pytest
 
 from cartoonlab.data.folders import check_folder, list_images, load_rgb, usable_images
 
-from .badfiles import write_bad_zoo
+from .badfiles import write_bad_zoo, write_good
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,37 @@ def test_usable_images_splits_out_corrupt_files(zoo):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="image folder not found"):
         list_images(tmp_path / "nope")
+
+
+def test_hidden_files_skipped_alike_by_check_and_datamodule(tmp_path):
+    """A macOS `._good_000.png` (AppleDouble) and a hidden folder are not images of the
+    dataset: `data check` and the DataModule list the same files and skip nothing."""
+    from .test_datamodule import make_dm
+
+    for split in ("trainB", "trainA"):
+        good = write_good(tmp_path / split, 6)
+        (tmp_path / split / "._good_000.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00" + bytes(74))
+        (tmp_path / split / ".thumbs").mkdir()
+        (tmp_path / split / ".thumbs" / "x.png").write_bytes(good[0].read_bytes())
+    assert list_images(tmp_path / "trainA") == good
+    assert check_folder(tmp_path / "trainA", min_size=8).total == 6
+    dm = make_dm(tmp_path)
+    assert dm.skipped == {}
+    assert sum(len(v) for k, v in dm.files.items() if k.startswith("photo")) == 6
+
+
+def test_symlinked_folders_are_followed_once(tmp_path):
+    """trainA/batch1 -> ../real_photos is listed and checked; a second link to the
+    same folder and link cycles do not list anything twice."""
+    real = write_good(tmp_path / "real_photos", 3, domain="photo")
+    train = tmp_path / "trainA"
+    write_good(train, 1)
+    (train / "batch1").symlink_to("../real_photos")
+    (train / "batch2").symlink_to(tmp_path / "real_photos")
+    (tmp_path / "real_photos" / "self").symlink_to(".")
+    (tmp_path / "real_photos" / "up").symlink_to(train)
+    names = [p.relative_to(train).as_posix() for p in list_images(train)]
+    assert names == [f"batch1/{p.name}" for p in real] + ["good_000.png"]
+    report = check_folder(train, min_size=8)
+    assert report.total == 4 and "duplicate" not in report.as_dict()["problems"]
+
