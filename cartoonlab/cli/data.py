@@ -38,7 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("check", help="report unreadable, unusual and duplicate image files",
                        description="Report unreadable/truncated files, non-images, grayscale/alpha/"
-                       "palette/CMYK/16-bit images, EXIF-rotated images, images smaller than the crop "
+                       "palette/CMYK/16-bit/float images, EXIF-rotated images, images smaller than the crop "
                        "and exact duplicates. Exit status is 0 unless --strict and a problem was found.")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--min-size", type=positive_int, default=256, help="crop size to compare against (default 256)")
@@ -82,8 +82,7 @@ def check(args: argparse.Namespace) -> int:
     else:
         print(f"{args.dir}: {report.total} files")
         for kind, items in report.as_dict()["problems"].items():
-            usable = "skipped by the DataModule" if kind in report.FATAL else "converted/handled on load"
-            print(f"  {kind}: {len(items)} ({usable})")
+            print(f"  {kind}: {len(items)} ({report.HOW[kind]})")
             for item in items[:10]:
                 print(f"    {item}")
             if len(items) > 10:

@@ -2,7 +2,10 @@
 
 `load_rgb` is the one decoder every part of cartoonlab uses: it applies the EXIF
 orientation and converts any mode to 8-bit RGB (grayscale and palette images
-to RGB, alpha composited on white, CMYK to RGB, 16-bit scaled to 8-bit).
+to RGB, alpha composited on white, CMYK to RGB). Deep images are converted by
+their mode, never by their values: 16-bit (and 32-bit integer, the mode Pillow
+gives some 16-bit files) is divided by 257; float is taken as 0..1 and scaled
+by 255 when its maximum is at most 1, else as 0..255; both are then clipped.
 
 `list_files` is the one listing rule: `data check`, the DataModule and every
 command that reads a folder see the same files.
@@ -51,13 +54,17 @@ def list_images(folder: str | Path) -> list[Path]:
     return [p for p in list_files(folder) if p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
+def float_scale(values: np.ndarray) -> float:
+    """The factor that brings a float image to 0..255: 255 for a 0..1 image, else 1."""
+    return 255.0 if values.max(initial=0) <= 1 else 1.0
+
+
 def to_rgb(im: Image.Image) -> np.ndarray:
     """Any PIL image as an HxWx3 uint8 RGB array (see the module docstring)."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        if arr.max(initial=0) > 255:
-            arr = arr / 257.0  # 16-bit range to 8-bit
-        gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        gray = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        gray = gray * float_scale(gray) if im.mode == "F" else gray / 257.0
+        gray = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
@@ -102,6 +109,14 @@ class CheckReport:
 
     # Kinds that make a file unusable; the rest are converted on load (warnings).
     FATAL = ("unreadable", "not_an_image")
+    # What the DataModule does with a file of each kind (printed by `data check`).
+    HOW = {"unreadable": "skipped by the DataModule", "not_an_image": "skipped by the DataModule",
+           "grayscale": "copied to 3 channels on load", "alpha": "composited on white on load",
+           "palette": "converted to RGB on load", "cmyk": "converted to RGB on load",
+           "16_bit": "divided by 257 to 8 bits on load",
+           "float": "scaled by 255 on load when its maximum is at most 1, else clipped to 0..255",
+           "exif_rotated": "turned upright on load", "smaller_than_crop": "upscaled to the crop on load",
+           "duplicate": "both used by the DataModule"}
 
     @property
     def n_fatal(self) -> int:
@@ -136,13 +151,17 @@ def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
                 mode, (w, h) = im.mode, im.size
                 orientation = im.getexif().get(EXIF_ORIENTATION, 1)
                 im.load()
+                note = ""
+                if mode == "F":  # say which of the two float conversions this file gets
+                    big = float_scale(np.nan_to_num(np.asarray(im))) == 1
+                    note = ", max > 1: clipped to 0..255" if big else ", max <= 1: x255"
         except Exception as err:  # noqa: BLE001
             is_image = path.suffix.lower() in IMAGE_EXTENSIONS and "cannot identify" not in str(err)
             report.problems["unreadable" if is_image else "not_an_image"].append(f"{rel}: {err}")
             continue
         for kind, hit in _mode_kinds(mode).items():
             if hit:
-                report.problems[kind].append(f"{rel} ({mode})")
+                report.problems[kind].append(f"{rel} ({mode}{note})")
         if orientation not in (0, 1):
             report.problems["exif_rotated"].append(f"{rel} (orientation {orientation})")
         if min(w, h) < min_size:
@@ -156,7 +175,8 @@ def _mode_kinds(mode: str) -> dict[str, bool]:
         "alpha": mode in ("RGBA", "LA", "La", "RGBa", "PA"),
         "palette": mode in ("P", "PA"),
         "cmyk": mode == "CMYK",
-        "16_bit": mode.startswith("I") or mode == "F",
+        "16_bit": mode.startswith("I"),
+        "float": mode == "F",
     }
 
 

@@ -65,3 +65,18 @@ def test_empty_folders_and_names_are_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path / "empty")
     assert run("data", "synth", "", "--n", "2") == 2  # "" would be the current directory
     assert "empty string" in capsys.readouterr().err and not any((tmp_path / "empty").iterdir())
+
+
+def test_check_says_how_deep_images_are_converted(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((16, 16), 0.5, np.float32)).save(tmp_path / "float.tif")
+    Image.fromarray(np.full((16, 16), 200, np.uint16)).save(tmp_path / "low16.png")
+    assert run("data", "check", str(tmp_path), "--min-size", "8") == 0
+    out = capsys.readouterr().out
+    assert "float: 1 (scaled by 255 on load when its maximum is at most 1, else clipped to 0..255)" in out
+    assert "float.tif (F, max <= 1: x255)" in out
+    assert "16_bit: 1 (divided by 257 to 8 bits on load)" in out
+    assert "converted/handled" not in out
+

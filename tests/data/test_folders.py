@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from cartoonlab.data.folders import check_folder, list_images, load_rgb, usable_images
 
@@ -58,6 +59,28 @@ def test_usable_images_splits_out_corrupt_files(zoo):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="image folder not found"):
         list_images(tmp_path / "nope")
+
+
+def test_deep_images_are_converted_by_mode_not_by_values(tmp_path):
+    """A 0..1 float TIFF is not black, and a 16-bit image whose values are all <= 255
+    is dark (not read as 8-bit); `data check` says which conversion each file gets."""
+    ramp = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    Image.fromarray(ramp).save(tmp_path / "float.tif")  # mode F
+    Image.fromarray(ramp * 300).save(tmp_path / "float_big.tif")
+    low16 = np.rint(ramp * 255).astype(np.uint16)
+    Image.fromarray(low16).save(tmp_path / "low16.png")  # mode I;16, every value <= 255
+
+    def gray(name):
+        img = load_rgb(tmp_path / name)
+        assert img.dtype == np.uint8 and (img == img[..., :1]).all()
+        return img[..., 0].astype(int)
+
+    assert (gray("float.tif") == np.rint(ramp * 255)).all()
+    assert (gray("float_big.tif") == np.clip(np.rint(ramp * 300), 0, 255)).all()
+    assert (gray("low16.png") == np.rint(low16 / 257)).all() and gray("low16.png").max() == 1
+    problems = check_folder(tmp_path, min_size=8).problems
+    assert problems["float"] == ["float.tif (F, max <= 1: x255)", "float_big.tif (F, max > 1: clipped to 0..255)"]
+    assert problems["16_bit"] == ["low16.png (I;16)"]
 
 
 def test_hidden_files_skipped_alike_by_check_and_datamodule(tmp_path):
