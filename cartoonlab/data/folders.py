@@ -127,9 +127,13 @@ class CheckReport:
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, read in chunks (memory does not grow with the file)."""
+    """SHA-256 of a file, read in 1 MiB chunks: memory does not grow with the file
+    (a folder may hold a video). Every file hash in cartoonlab goes through here."""
+    h = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:

@@ -115,3 +115,34 @@ def test_symlinked_folders_are_followed_once(tmp_path):
     report = check_folder(train, min_size=8)
     assert report.total == 4 and "duplicate" not in report.as_dict()["problems"]
 
+
+def test_file_hashing_streams_in_chunks(tmp_path, monkeypatch):
+    """`data check` on a folder with a (sparse) 64 MiB video neither reads any file
+    whole nor holds it in memory, and its hashes are SHA-256 of the content."""
+    import hashlib
+    import tracemalloc
+    from pathlib import Path
+
+    from cartoonlab.data.folders import file_sha256
+
+    write_good(tmp_path, 2)
+    (tmp_path / "copy.png").write_bytes((tmp_path / "good_001.png").read_bytes())
+    video = tmp_path / "holiday_video.mp4"
+    with open(video, "wb") as f:
+        f.truncate(64 << 20)
+
+    def whole(self):
+        raise AssertionError(f"{self} read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole)
+    tracemalloc.start()
+    try:
+        report = check_folder(tmp_path, min_size=8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak >> 20} MiB while hashing a 64 MiB file"
+    assert report.problems["duplicate"] == ["good_001.png == copy.png"]
+    assert file_sha256(video) == hashlib.sha256(bytes(64 << 20)).hexdigest()
+    png = tmp_path / "good_000.png"
+    assert file_sha256(png) == hashlib.sha256(open(png, "rb").read()).hexdigest()

@@ -128,3 +128,40 @@ def test_fid_separates_domains_and_cache_is_reused(backbone, synth_root, monkeyp
     same_domain = fid(file_features(backbone, cartoons[12:], image_size=48))
     other_domain = fid(file_features(backbone, photos[:12], image_size=48))
     assert other_domain > 1.5 * same_domain
+
+
+class _MeanBackbone(torch.nn.Module):
+    """Stands for Inception: one feature per channel, and a record of its batch shapes."""
+
+    name, num_features = "mean", 3
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = []
+
+    def forward(self, x):
+        self.shapes.append(tuple(x.shape))
+        return x.float().mean((2, 3))
+
+
+def test_reference_and_smoothing_hashes_stream_files(tmp_path, monkeypatch):
+    """Every file hash goes through the chunked `file_sha256`: none reads a file whole."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from cartoonlab.data.smoothing import MANIFEST, smooth_folder
+    from tests.data.badfiles import write_good
+
+    paths = write_good(tmp_path / "src", 3)
+    digests = {p.name: hashlib.sha256(open(p, "rb").read()).hexdigest() for p in paths}
+
+    def whole(self):
+        raise AssertionError(f"{self} read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole)
+    feats = reference_features(_MeanBackbone(), paths)
+    assert feats.shape == (3, 3) and torch.equal(reference_features(_MeanBackbone(), paths), feats)
+    smooth_folder(tmp_path / "src", tmp_path / "dst", workers=1)
+    manifest = json.loads((tmp_path / "dst" / MANIFEST).read_text())
+    assert manifest["files"] == digests
