@@ -5,7 +5,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from cartoonlab.data.folders import list_images
+from cartoonlab.data.folders import list_images, load_rgb
 from cartoonlab.metrics import (
     FIDKID,
     file_features,
@@ -142,6 +142,40 @@ class _MeanBackbone(torch.nn.Module):
     def forward(self, x):
         self.shapes.append(tuple(x.shape))
         return x.float().mean((2, 3))
+
+
+def test_file_features_keep_at_most_one_batch_of_decoded_images(tmp_path, monkeypatch):
+    """Decoded images are freed batch by batch: never all of a folder alive at once."""
+    import weakref
+
+    from PIL import Image
+
+    import cartoonlab.metrics.features as features
+
+    sizes = [16] * 7 + [20] * 5  # two shapes: a batch also ends where the shape changes
+    paths = []
+    for i, s in enumerate(sizes):
+        paths.append(tmp_path / f"{i:02d}.png")
+        Image.fromarray(np.full((s, s, 3), i * 20, np.uint8)).save(paths[-1])
+    alive, peak = [], [0]
+
+    def tracked_load(path):
+        img = load_rgb(path)
+        alive.append(weakref.ref(img))
+        peak[0] = max(peak[0], sum(r() is not None for r in alive))
+        return img
+
+    monkeypatch.setattr(features, "load_rgb", tracked_load)
+    backbone = _MeanBackbone()
+    feats = file_features(backbone, paths, batch_size=3)
+    assert peak[0] <= 3 + 1, f"{peak[0]} decoded images alive at once"  # a batch and the next image
+    assert torch.equal(feats[:, 0], torch.tensor([i * 20.0 for i in range(len(sizes))]))
+    assert [s[0] for s in backbone.shapes] == [3, 3, 1, 3, 2]
+
+    monkeypatch.setattr(features, "MAX_BATCH_PIXELS", 2 * 20 * 20)  # huge images: fewer per batch
+    backbone = _MeanBackbone()
+    file_features(backbone, paths, batch_size=3)
+    assert all(n * h * w <= 2 * 20 * 20 for n, _, h, w in backbone.shapes)
 
 
 def test_reference_and_smoothing_hashes_stream_files(tmp_path, monkeypatch):
