@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from cartoonlab.data.datasets import EvalDataset, UnpairedSampler, UnpairedTrainDataset
 from cartoonlab.data.edges import EdgeParams
-from cartoonlab.data.folders import list_images, usable_images
+from cartoonlab.data.folders import list_images, refuse_unfinished, usable_images
 from cartoonlab.data.synthetic import PAIRED_MARKER, write_dataset
 from cartoonlab.data.transforms import Preset, eval_transform, load_size, train_transform
 from cartoonlab.utils import cache_dir
@@ -136,7 +136,10 @@ class UnpairedImageDataModule(L.LightningDataModule):
             except OSError:  # another process won the race
                 shutil.rmtree(tmp, ignore_errors=True)
         for key, folder in self.dirs.items():
-            if folder and key not in self._optional_tests and not folder.is_dir():
+            if folder is None:
+                continue
+            refuse_unfinished(folder)
+            if key not in self._optional_tests and not folder.is_dir():
                 raise FileNotFoundError(f"{key} folder not found: {folder}")
 
     # ---- setup (every rank): file lists, hold-out, bad-file scan ----

@@ -136,10 +136,24 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+IN_PROGRESS = ".in-progress"  # written first by `write_dataset`, removed once `.complete` is written
+
+
+def refuse_unfinished(folder: str | Path) -> None:
+    """Raise ValueError when `folder` or its parent is a dataset whose writing was
+    interrupted (e.g. `data synth` killed midway): its splits are partly missing."""
+    folder = Path(os.path.abspath(folder))
+    for d in (folder, folder.parent):
+        if (d / IN_PROGRESS).exists() and not (d / ".complete").exists():
+            raise ValueError(f"{d} is an unfinished dataset (`cartoonlab data synth` was interrupted): "
+                             "re-run `cartoonlab data synth` into a new or empty folder")
+
+
 def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
     """Inspect every file under `folder` the way the DataModule will read it."""
     if not Path(folder).is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
+    refuse_unfinished(folder)
     report = CheckReport()
     seen: dict[str, str] = {}
     for path in list_files(folder):

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cartoonlab.data.folders import write_image
+from cartoonlab.data.folders import IN_PROGRESS, refuse_unfinished, write_image
 from cartoonlab.utils import die_with_parent
 
 DOMAINS = {"photo": 0, "cartoon": 1}
@@ -126,15 +126,19 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
 
     Train, validation and test scenes come from disjoint index ranges. Files are
     PNG, named by index, so a dataset is byte-identical for the same arguments.
-    `.paired` says the held-out cartoons are ground truth; `.complete` marks a
-    finished dataset (written last).
+    `.paired` says the held-out cartoons are ground truth. `.in-progress`, written
+    first, and `.complete`, written last (then `.in-progress` is removed), let
+    readers refuse a dataset whose writing was killed midway.
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()):
+        refuse_unfinished(out)  # an interrupted run's folder gets that message
         raise ValueError(f"{out} exists and is not empty: a new dataset would mix with its files "
                          "(old train scenes could become new test scenes); choose a new folder")
     n_test = max(8, n // 10) if n_test is None else n_test
     n_val = n_test if n_val is None else n_val
+    out.mkdir(parents=True, exist_ok=True)
+    (out / IN_PROGRESS).write_text("being written by `cartoonlab data synth`; not usable until .complete exists\n")
     jobs = []
     splits = (("train", n, 0, "cartoon"), ("val", n_val, n, "truth"), ("test", n_test, n + n_val, "truth"))
     for split, count, offset, b_domain in splits:
@@ -152,4 +156,5 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
     (out / PAIRED_MARKER).write_text("valB/ and testB/ hold the cartoon renderings of the scenes of "
                                      "valA/ and testA/ (same file names)\n")
     (out / ".complete").write_text(f"n={n} size={size} seed={seed} n_val={n_val} n_test={n_test}\n")
+    (out / IN_PROGRESS).unlink()
     return out

@@ -80,3 +80,15 @@ def test_check_says_how_deep_images_are_converted(tmp_path, capsys):
     assert "16_bit: 1 (divided by 257 to 8 bits on load)" in out
     assert "converted/handled" not in out
 
+
+def test_an_interrupted_synth_is_refused_by_check_and_by_synth(tmp_path, capsys, monkeypatch):
+    from tests.data.test_synthetic import interrupted_dataset
+
+    root = interrupted_dataset(tmp_path / "D", monkeypatch)
+    for argv in (("check", str(root)), ("synth", str(root), "--n", "6", "--size", "16", "--n-test", "2")):
+        assert run("data", *argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{root} is an unfinished dataset" in err[0], err
+        assert "re-run `cartoonlab data synth` into a new or empty folder" in err[0]
+    assert run("data", "synth", str(tmp_path / "E"), "--n", "6", "--size", "16", "--n-test", "2") == 0
+    assert run("data", "check", str(tmp_path / "E"), "--min-size", "16", "--strict") == 0

@@ -1,5 +1,10 @@
-import numpy as np
+import re
 
+import numpy as np
+import pytest
+
+import cartoonlab.data.synthetic as synthetic
+from cartoonlab.data.folders import IN_PROGRESS, check_folder
 from cartoonlab.data.synthetic import (
     PAIRED_MARKER,
     _cartoon_style,
@@ -40,7 +45,7 @@ def test_write_dataset_layout_and_bytes(tmp_path):
         assert all(f.read_bytes() == (b / split / f.name).read_bytes() for f in files)
     # test images are different scenes from train images
     assert (a / "testA/00000.png").read_bytes() != (a / "trainA/00000.png").read_bytes()
-    assert (a / ".complete").exists() and (a / PAIRED_MARKER).exists()
+    assert (a / ".complete").exists() and (a / PAIRED_MARKER).exists() and not (a / IN_PROGRESS).exists()
 
 
 def test_held_out_cartoons_are_the_photos_ground_truth(tmp_path):
@@ -59,3 +64,43 @@ def test_held_out_cartoons_are_the_photos_ground_truth(tmp_path):
             p, t = render_pair(offset + i, 32, seed=0)
             got = cv2.cvtColor(cv2.imread(str(root / f"{split}B/{i:05d}.png")), cv2.COLOR_BGR2RGB)
             assert np.array_equal(got, t)
+
+
+class Killed(BaseException):
+    """Stands for kill -9: nothing of `write_dataset` runs after it."""
+
+
+def interrupted_dataset(folder, monkeypatch, after=5):
+    """A `write_dataset` stopped dead after writing `after` images."""
+    real, written = synthetic._write, []
+
+    def write(job):
+        if len(written) == after:
+            raise Killed
+        written.append(real(job))
+
+    monkeypatch.setattr(synthetic, "_write", write)
+    with pytest.raises(Killed):
+        write_dataset(folder, n=6, size=16, n_test=2, workers=1)
+    monkeypatch.setattr(synthetic, "_write", real)
+    return folder
+
+
+def test_an_interrupted_dataset_is_refused_until_written_anew(tmp_path, monkeypatch):
+    from .test_datamodule import make_dm
+
+    root = interrupted_dataset(tmp_path / "D", monkeypatch)
+    assert len(list((root / "trainA").iterdir())) == 5 and not any((root / "testB").iterdir())
+    refused = re.escape(f"{root} is an unfinished dataset (`cartoonlab data synth` was interrupted): "
+                        "re-run `cartoonlab data synth` into a new or empty folder")
+    for folder in (root, root / "trainA"):
+        with pytest.raises(ValueError, match=refused):
+            check_folder(folder, min_size=8)
+    with pytest.raises(ValueError, match=refused):
+        make_dm(root)
+    with pytest.raises(ValueError, match=refused):  # the same command again
+        write_dataset(root, n=6, size=16, n_test=2, workers=1)
+
+    done = write_dataset(tmp_path / "new", n=6, size=16, n_test=2, workers=1)
+    assert check_folder(done, min_size=8).total == 6 * 2 + 2 * 4
+    assert len(make_dm(done).files["photo"]) == 6
