@@ -38,6 +38,21 @@ def holdout_split(paths: list[Path], root: Path, percent: float,
     return [p for p in paths if p not in held], [p for p in paths if p in held]
 
 
+def remove_stale_tmp(folder: Path) -> None:
+    """Delete the `<name>.tmp-<pid>` datasets in `folder` whose writing process is
+    gone (killed mid-write); those of live processes are still being written."""
+    for tmp in folder.glob("*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1]
+        if not pid.isdecimal() or int(pid) == 0:
+            continue
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except (ProcessLookupError, OverflowError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 class UnpairedImageDataModule(L.LightningDataModule):
     """Unpaired photo / cartoon / edge-smoothed-cartoon batches in [-1, 1].
 
@@ -127,10 +142,16 @@ class UnpairedImageDataModule(L.LightningDataModule):
 
     # ---- preparation (rank 0 only): the synthetic data ----
     def prepare_data(self) -> None:
+        if self.synthetic:
+            remove_stale_tmp(Path(self.root).parent)
         if self.synthetic and not (Path(self.root) / ".complete").exists():
             # write aside, then rename: parallel runs never see a half-written dataset
             tmp = f"{self.root}.tmp-{os.getpid()}"
-            write_dataset(tmp, n=self.hparams.synthetic_n, size=self.hparams.synthetic_size)
+            try:
+                write_dataset(tmp, n=self.hparams.synthetic_n, size=self.hparams.synthetic_size)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             try:
                 os.rename(tmp, self.root)
             except OSError:  # another process won the race

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,6 +105,32 @@ def test_synthetic_default_generated_on_first_use(monkeypatch, tmp_path):
     dm.setup("fit")
     assert len(dm.files["photo"]) == 12 and len(dm.files["photo_test"]) == 8
     assert dm.files["photo_test"][0].parent.name == "testA"
+
+
+def test_dead_writers_tmp_datasets_are_removed(monkeypatch, tmp_path):
+    """`<name>.tmp-<pid>` folders of a killed or failed generation do not stay in the
+    cache forever; one whose process is alive is still being written and is kept."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale, live = (tmp_path / "synthetic" / f"{name}.tmp-{pid}"
+                   for name, pid in (("n-4-s32-seed0", gone.pid), ("other", os.getpid())))
+    for d in (stale, live):
+        (d / "trainA").mkdir(parents=True)
+
+    def fails(out, **kw):
+        (Path(out) / "trainA").mkdir(parents=True)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("cartoonlab.data.datamodule.write_dataset", fails)
+    dm = UnpairedImageDataModule(image_size=32, num_workers=0, synthetic_n=4, synthetic_size=16)
+    with pytest.raises(OSError, match="No space"):
+        dm.prepare_data()
+    assert [p.name for p in (tmp_path / "synthetic").iterdir()] == [live.name], "the failed write's own too"
 
 
 def test_holdout_by_name_hash_never_trained_on(tmp_path):
