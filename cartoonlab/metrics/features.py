@@ -7,8 +7,10 @@ ablation cell on the same data, reuses them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -74,10 +76,19 @@ def reference_features(backbone: InceptionFeatures, paths: Iterable[Path], image
         h.update(bytes.fromhex(file_sha256(p)))
     path = cache_dir() / "fid" / f"{h.hexdigest()[:32]}.pt"
     if path.exists():
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a corrupt cache entry is recomputed, not fatal
+            warnings.warn(f"unreadable FID cache {path} ({type(err).__name__}): recomputing", stacklevel=2)
     feats = file_features(backbone, paths, image_size, device, **kw)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(feats, tmp)
-    os.replace(tmp, path)
+    try:  # the cache is optional: a read-only cache folder must not lose the features
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(feats, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        warnings.warn(f"FID features not cached ({err.strerror or err}: {err.filename or path.parent}); "
+                      f"set CARTOONLAB_CACHE to a writable folder to reuse them", stacklevel=2)
     return feats

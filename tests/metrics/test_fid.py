@@ -199,3 +199,20 @@ def test_reference_and_smoothing_hashes_stream_files(tmp_path, monkeypatch):
     smooth_folder(tmp_path / "src", tmp_path / "dst", workers=1)
     manifest = json.loads((tmp_path / "dst" / MANIFEST).read_text())
     assert manifest["files"] == digests
+
+
+def test_an_unwritable_or_corrupt_cache_never_loses_the_features(tmp_path, monkeypatch):
+    from tests.data.badfiles import write_good
+
+    paths = write_good(tmp_path / "src", 3)
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path / "a_file" / "cache"))  # unwritable, even for root
+    with pytest.warns(UserWarning, match="FID features not cached"):
+        feats = reference_features(_MeanBackbone(), paths)
+    assert feats.shape == (3, 3)
+    monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path / "cache"))
+    assert torch.equal(reference_features(_MeanBackbone(), paths), feats)  # cached now
+    (entry,) = (tmp_path / "cache" / "fid").glob("*.pt")
+    entry.write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="unreadable FID cache"):
+        assert torch.equal(reference_features(_MeanBackbone(), paths), feats)
