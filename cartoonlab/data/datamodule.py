@@ -200,7 +200,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
         return [cartoons / p.relative_to(photos) for p in self.files[f"photo_{split}"]]
 
     def _usable(self, paths: list[Path], what: str, folder: Path, note: str = "") -> list[Path]:
-        good, bad = usable_images(paths)
+        good, bad = usable_images(paths, min_side=self.work_side)
         self.skipped.update(bad)
         if not good:
             why = f", all unreadable (e.g. {next(iter(bad))})" if bad else ""
@@ -213,7 +213,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
         hp = self.hparams
         n_p, n_c = len(self.files["photo"]), len(self.files["cartoon"])
         ds = UnpairedTrainDataset(self.files["photo"], self.files["cartoon"], self.edge_params,
-                                  train_transform(hp.preset, hp.image_size))
+                                  train_transform(hp.preset, hp.image_size), min_side=self.work_side)
         length = hp.epoch_length or max(n_p, n_c)
         if length < hp.batch_size:  # drop_last would make every epoch empty: a "finished" run that never trained
             raise ValueError(f"an epoch of {length} photo/cartoon pairs is smaller than one batch of "
@@ -225,7 +225,8 @@ class UnpairedImageDataModule(L.LightningDataModule):
         photos, truths = self.files[f"photo_{split}"], self.truths(split)
         if limit:
             photos, truths = photos[:limit], truths and truths[:limit]
-        ds = EvalDataset(photos, self.files[f"cartoon_{split}"], eval_transform(self.hparams.image_size), truths)
+        ds = EvalDataset(photos, self.files[f"cartoon_{split}"], eval_transform(self.hparams.image_size), truths,
+                         min_side=self.work_side)
         return self._loader(ds, self.hparams.eval_batch_size or self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:

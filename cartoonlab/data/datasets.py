@@ -49,8 +49,8 @@ class UnpairedSampler(Sampler):
 class _Loader:
     """Decodes files; a file that fails is reported once and replaced by the next one."""
 
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths, self.bad = paths, set()
+    def __init__(self, paths: list[Path], min_side: int | None = None) -> None:
+        self.paths, self.bad, self.min_side = paths, set(), min_side
 
     def __call__(self, index: int) -> tuple[int, np.ndarray]:
         for step in range(len(self.paths)):
@@ -58,7 +58,7 @@ class _Loader:
             if i in self.bad:
                 continue
             try:
-                return i, load_rgb(self.paths[i])
+                return i, load_rgb(self.paths[i], self.min_side)
             except Exception as err:  # noqa: BLE001
                 self.bad.add(i)
                 warnings.warn(f"skipping unreadable image {self.paths[i]} ({err}); "
@@ -77,8 +77,8 @@ class UnpairedTrainDataset(Dataset):
     """
 
     def __init__(self, photos: list[Path], cartoons: list[Path], smooth: EdgeParams | None,
-                 transform: A.Compose) -> None:
-        self.photo, self.cartoon = _Loader(photos), _Loader(cartoons)
+                 transform: A.Compose, min_side: int | None = None) -> None:
+        self.photo, self.cartoon = _Loader(photos, min_side), _Loader(cartoons, min_side)
         self.smooth, self.transform = smooth, transform
 
     def __len__(self) -> int:
@@ -105,8 +105,9 @@ class EvalDataset(Dataset):
     the true cartoon of each photo), item i also holds `truth`, photo i's own."""
 
     def __init__(self, photos: list[Path], cartoons: list[Path], transform: A.Compose,
-                 truths: list[Path] | None = None) -> None:
-        self.photo, self.cartoon, self.transform = _Loader(photos), _Loader(cartoons), transform
+                 truths: list[Path] | None = None, min_side: int | None = None) -> None:
+        self.photo, self.cartoon = _Loader(photos, min_side), _Loader(cartoons, min_side)
+        self.transform, self.min_side = transform, min_side
         self.truths = truths
 
     def __len__(self) -> int:
@@ -124,5 +125,5 @@ class EvalDataset(Dataset):
             "photo_path": str(self.photo.paths[pi]),
         }
         if self.truths is not None:
-            item["truth"] = to_tensor(self.transform(image=load_rgb(self.truths[pi]))["image"])
+            item["truth"] = to_tensor(self.transform(image=load_rgb(self.truths[pi], self.min_side))["image"])
         return item

@@ -7,6 +7,11 @@ their mode, never by their values: 16-bit (and 32-bit integer, the mode Pillow
 gives some 16-bit files) is divided by 257; float is taken as 0..1 and scaled
 by 255 when its maximum is at most 1, else as 0..255; both are then clipped.
 
+Memory is bounded: a JPEG over `DRAFT_PIXELS` is decoded reduced (the decoder's
+1/2-1/8 DCT scaling) to no less than the short side its caller needs, and an image
+whose decoded size would exceed `MAX_PIXELS` is refused with a ValueError (a
+counted skip for the DataModule) instead of taking gigabytes.
+
 `list_files` is the one listing rule: `data check`, the DataModule and every
 command that reads a folder see the same files.
 """
@@ -27,6 +32,8 @@ from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 EXIF_ORIENTATION = 0x0112
+DRAFT_PIXELS = 16_000_000  # smaller JPEGs decode as always (numbers of ordinary data unchanged)
+MAX_PIXELS = 100_000_000  # 300 MB as 8-bit RGB; PIL itself warns at 89 and refuses at 179 Mpx
 
 
 def list_files(folder: str | Path) -> list[Path]:
@@ -73,29 +80,40 @@ def to_rgb(im: Image.Image) -> np.ndarray:
     return np.array(im.convert("RGB"))  # writable: torch.from_numpy needs it
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def load_rgb(path: str | Path, min_side: int | None = None) -> np.ndarray:
     """Decode an image file fully to HxWx3 uint8 RGB, EXIF orientation applied.
+    `min_side`: the short side the caller needs (a large JPEG is decoded reduced to it).
 
-    Raises OSError (or a PIL error) for unreadable, truncated or non-image files.
+    Raises OSError (or a PIL error) for unreadable, truncated or non-image files, and
+    ValueError for one over `MAX_PIXELS`.
     """
     with Image.open(path) as im:
+        w, h = im.size
+        if min_side and im.format == "JPEG" and w * h > DRAFT_PIXELS and min(w, h) > min_side:
+            short = min(w, h)  # draft keeps at least the size asked for (ceil division)
+            im.draft(im.mode, (-(-w * min_side // short), -(-h * min_side // short)))
+        if im.size[0] * im.size[1] > MAX_PIXELS:
+            fit = (MAX_PIXELS / (w * h)) ** 0.5
+            raise ValueError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx "
+                             f"cartoonlab decodes: downscale it to about {int(w * fit)}x{int(h * fit)}")
         im.load()
         im = ImageOps.exif_transpose(im) or im
         return to_rgb(im)
 
 
-def _try_load(path: Path) -> str | None:
+def _try_load(path: Path, min_side: int | None = None) -> str | None:
     try:
-        load_rgb(path)
+        load_rgb(path, min_side)
     except Exception as err:  # noqa: BLE001 - any decoder failure means "unusable"
         return f"{type(err).__name__}: {err}"
     return None
 
 
-def usable_images(paths: list[Path], threads: int = 4) -> tuple[list[Path], dict[Path, str]]:
+def usable_images(paths: list[Path], threads: int = 4, min_side: int | None = None
+                  ) -> tuple[list[Path], dict[Path, str]]:
     """Split `paths` into fully decodable images and {bad path: reason}."""
     with ThreadPoolExecutor(threads) as pool:  # PIL decoders release the GIL
-        errors = list(pool.map(_try_load, paths))
+        errors = list(pool.map(lambda p: _try_load(p, min_side), paths))
     good = [p for p, e in zip(paths, errors) if e is None]
     return good, {p: e for p, e in zip(paths, errors) if e is not None}
 

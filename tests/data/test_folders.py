@@ -146,3 +146,26 @@ def test_file_hashing_streams_in_chunks(tmp_path, monkeypatch):
     assert file_sha256(video) == hashlib.sha256(bytes(64 << 20)).hexdigest()
     png = tmp_path / "good_000.png"
     assert file_sha256(png) == hashlib.sha256(open(png, "rb").read()).hexdigest()
+
+
+def test_large_jpegs_decode_reduced_and_huge_images_are_refused(tmp_path, monkeypatch):
+    import cartoonlab.data.folders as folders
+
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), np.uint8)).save(big, quality=90)
+    assert load_rgb(big, min_side=64).shape == (300, 400, 3), "ordinary sizes decode as always"
+    monkeypatch.setattr(folders, "DRAFT_PIXELS", 1000)  # 120,000 px counts as large now
+    small = load_rgb(big, min_side=64)
+    assert small.shape == (75, 100, 3), "1/4 DCT scaling: the smallest that keeps the 64 px asked for"
+    assert load_rgb(big).shape == (300, 400, 3), "no size asked for: full decode"
+
+    monkeypatch.setattr(folders, "MAX_PIXELS", 50_000)
+    png = tmp_path / "huge.png"
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), np.uint8)).save(png)
+    with pytest.raises(ValueError, match=r"huge.png is 400x300 \(0 Mpx\), over the 0 Mpx cartoonlab decodes: "
+                                         r"downscale it to about 258x193"):
+        load_rgb(png)
+    assert load_rgb(big, min_side=64).shape == (75, 100, 3), "a JPEG that decodes reduced under the cap is read"
+    good, bad = usable_images([png, big], min_side=64)
+    assert good == [big] and "over the" in bad[png]
