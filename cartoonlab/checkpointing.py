@@ -60,14 +60,18 @@ class NotACheckpointError(ValueError):
 @contextmanager
 def checkpoint_errors(path: Any) -> Iterator[None]:
     """Turn `torch.load`'s failures on a bad file into `UnsafeCheckpointError` /
-    `NotACheckpointError` naming `path` (a missing file stays a `FileNotFoundError`)."""
+    `NotACheckpointError` naming `path` (a missing file stays a `FileNotFoundError`).
+    A local file that starts as neither a zip archive (torch >= 1.6) nor a binary pickle
+    (the legacy format) is refused before `torch.load` reads it: a text file is not a
+    PyTorch file, and not an unsafe one either."""
+    _check_magic(path)
     try:
         yield
     except pickle.UnpicklingError as e:
         raise UnsafeCheckpointError(path, e) from e
     except EOFError as e:
         raise NotACheckpointError(path, "empty or truncated") from e
-    except (KeyError, UnicodeDecodeError) as e:  # a text or other non-pickle file
+    except (KeyError, IndexError, UnicodeDecodeError) as e:  # a text or other non-pickle file
         raise NotACheckpointError(path, "not a PyTorch file") from e
     except OSError as e:
         if e.filename is not None:  # missing, a folder, no permission: the OS names the file
@@ -77,6 +81,18 @@ def checkpoint_errors(path: Any) -> Iterator[None]:
         if "zip archive" not in str(e) and "PytorchStreamReader" not in str(e):
             raise  # e.g. CUDA tensors on a machine without CUDA: not the file's fault
         raise NotACheckpointError(path, "truncated or corrupt archive") from e
+
+
+def _check_magic(path: Any) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except (OSError, TypeError, ValueError):  # missing, a folder, a URL: torch.load says which
+        return
+    if not head:
+        raise NotACheckpointError(path, "empty or truncated")
+    if head != b"PK" and head[:1] != b"\x80":
+        raise NotACheckpointError(path, "not a PyTorch file")
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

@@ -46,9 +46,13 @@ def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -
         raise ValueError(f"refusing to build {spec['class_path']}: only {TRUSTED_PREFIX}* networks")
     prefix = meta.get("generator_prefix", "G.")
     weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
-    cls = getattr(importlib.import_module(module), name)
-    with torch.device("meta"):  # the spec's shapes, checked against the weights before allocating
-        shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        with torch.device("meta"):  # the spec's shapes, checked against the weights before allocating
+            shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
+    except (ImportError, AttributeError, TypeError, ValueError) as e:
+        raise NotACheckpointError(ckpt, f"its generator spec {spec['class_path']}({spec['init_args']}) "
+                                  f"cannot be built by this cartoonlab: {e}") from e
     if shapes != {k: v.shape for k, v in weights.items()}:
         raise NotACheckpointError(ckpt, f"its generator spec {spec['init_args']} does not match its weights")
     bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]

@@ -192,5 +192,10 @@ class RunRecorder(L.Callback):
         self._write(trainer, pl_module, self.read().get("status", "finished"))
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException):  # `kill PID`, a scheduler's preemption
+            self._write(trainer, pl_module, "interrupted", error="terminated (SIGTERM)")
+            return
         status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
         self._write(trainer, pl_module, status, error=f"{type(exception).__name__}: {exception}")

@@ -18,6 +18,7 @@ holds other pickled objects stops the command with a one-line error.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import yaml
@@ -70,6 +71,10 @@ class CartoonLabCLI(LightningCLI):
                 "counts every optimizer step (2 per batch for a G/D system), so it would train "
                 f"{max_steps // 2} batches. Give trainer.max_epochs (with data.epoch_length) or "
                 "trainer.limit_train_batches (batches per epoch) instead.")
+        if self.subcommand == "predict" and not cfg.get("ckpt_path"):
+            raise ValueError("predict needs --ckpt_path: a trained run's checkpoint (e.g. "
+                             "RUN/checkpoints/last.ckpt, or `last` with the run's --run.name); "
+                             "without one it would translate with an untrained generator")
         if cfg is not None and "weights_only" in cfg and cfg["weights_only"] is None:
             cfg["weights_only"] = True  # explicit, whatever torch's default (lightning >= 2.6)
 
@@ -132,12 +137,14 @@ def check_config_files(args: list[str]) -> None:
 def run_cli(args: list[str] | None = None) -> None:
     if args:
         check_config_files(args)
-    CartoonLabCLI(
-        LightningModule,
-        UnpairedImageDataModule,
-        subclass_mode_model=True,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-        parser_kwargs={"description": __doc__},
-    )
+    with warnings.catch_warnings():  # `args` holds sys.argv[1:] when run as `cartoonlab`: no mistake
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        CartoonLabCLI(
+            LightningModule,
+            UnpairedImageDataModule,
+            subclass_mode_model=True,
+            args=args,
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            parser_kwargs={"description": __doc__},
+        )

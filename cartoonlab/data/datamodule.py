@@ -161,7 +161,14 @@ class UnpairedImageDataModule(L.LightningDataModule):
                 continue
             refuse_unfinished(folder)
             if key not in self._optional_tests and not folder.is_dir():
-                raise FileNotFoundError(f"{key} folder not found: {folder}")
+                if self.hparams.get(f"{key}_dir") is not None:
+                    raise FileNotFoundError(f"data.{key}_dir not found: {folder}")
+                if not Path(self.root).is_dir():
+                    raise FileNotFoundError(f"data.root not found: {self.root}")
+                raise FileNotFoundError(
+                    f"{key} folder not found: {folder}: data.root is read in the CycleGAN layout "
+                    "(trainA/ photos, trainB/ cartoons, optional valA/ valB/ testA/ testB/); move the "
+                    "images there, or give data.photo_dir and data.cartoon_dir")
 
     # ---- setup (every rank): file lists, hold-out, bad-file scan ----
     def setup(self, stage: str | None = None) -> None:

@@ -80,6 +80,20 @@ def to_rgb(im: Image.Image) -> np.ndarray:
     return np.array(im.convert("RGB"))  # writable: torch.from_numpy needs it
 
 
+def limit_decode(im: Image.Image, path: str | Path, min_side: int | None = None) -> None:
+    """Before `im.load()`: a large JPEG is set to decode reduced (DCT scaling) to at
+    least `min_side`; an image whose decode would still exceed `MAX_PIXELS` raises
+    ValueError with a size that fits."""
+    w, h = im.size
+    if min_side and im.format == "JPEG" and w * h > DRAFT_PIXELS and min(w, h) > min_side:
+        short = min(w, h)  # draft keeps at least the size asked for (ceil division)
+        im.draft(im.mode, (-(-w * min_side // short), -(-h * min_side // short)))
+    if im.size[0] * im.size[1] > MAX_PIXELS:
+        fit = (MAX_PIXELS / (w * h)) ** 0.5
+        raise ValueError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx "
+                         f"cartoonlab decodes: downscale it to about {int(w * fit)}x{int(h * fit)}")
+
+
 def load_rgb(path: str | Path, min_side: int | None = None) -> np.ndarray:
     """Decode an image file fully to HxWx3 uint8 RGB, EXIF orientation applied.
     `min_side`: the short side the caller needs (a large JPEG is decoded reduced to it).
@@ -88,14 +102,7 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> np.ndarray:
     ValueError for one over `MAX_PIXELS`.
     """
     with Image.open(path) as im:
-        w, h = im.size
-        if min_side and im.format == "JPEG" and w * h > DRAFT_PIXELS and min(w, h) > min_side:
-            short = min(w, h)  # draft keeps at least the size asked for (ceil division)
-            im.draft(im.mode, (-(-w * min_side // short), -(-h * min_side // short)))
-        if im.size[0] * im.size[1] > MAX_PIXELS:
-            fit = (MAX_PIXELS / (w * h)) ** 0.5
-            raise ValueError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx "
-                             f"cartoonlab decodes: downscale it to about {int(w * fit)}x{int(h * fit)}")
+        limit_decode(im, path, min_side)
         im.load()
         im = ImageOps.exif_transpose(im) or im
         return to_rgb(im)
@@ -186,6 +193,7 @@ def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
             with Image.open(path) as im:
                 mode, (w, h) = im.mode, im.size
                 orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+                limit_decode(im, rel, min_size)  # as the DataModule decodes it
                 im.load()
                 note = ""
                 if mode == "F":  # say which of the two float conversions this file gets

@@ -1,9 +1,10 @@
 """`cartoonlab data smooth`: edge-promote a cartoon folder once, in parallel, cached.
 
 The output mirrors the source tree (`DST/<relative path>[.png]`). A manifest
-`DST/.cartoonlab-smooth.json` records each source file's SHA-256 and the
-parameters; a file whose content and parameters are unchanged is not redone, so
-a second run does nothing. Every output is written to a temporary name and
+`DST/.cartoonlab-smooth.json` records the parameters and, per file, the SHA-256
+of the source and of its output; a file whose source, parameters and output are
+unchanged is not redone, so a second run does nothing, and an output that was
+edited or corrupted since is smoothed again. Every output is written to a temporary name and
 renamed (`write_image`), so an interrupted run never leaves a half-written image,
 and a failed write is counted as failed.
 """
@@ -80,9 +81,11 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
     stats, files, jobs = SmoothStats(manifest_ignored=problem), {}, []
     for path in sources:
         rel = path.relative_to(src).as_posix()
-        files[rel] = file_sha256(path)
         out = smooth_path(dst, rel)
-        if old_files.get(rel) == files[rel] and out.exists():
+        was, files[rel] = old_files.get(rel), {"src": file_sha256(path)}
+        if (isinstance(was, dict) and was.get("src") == files[rel]["src"] and out.is_file()
+                and was.get("out") == file_sha256(out)):
+            files[rel] = was
             stats.reused += 1
         else:
             jobs.append((str(path), str(out), params))
@@ -93,9 +96,10 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
             errors = list(pool.map(_smooth_one, jobs, chunksize=16))
     else:
         errors = [_smooth_one(job) for job in jobs]
-    for (path, _, _), err in zip(jobs, errors):
+    for (path, out, _), err in zip(jobs, errors):
         rel = Path(path).relative_to(src).as_posix()
         if err is None:
+            files[rel]["out"] = file_sha256(out)
             stats.written += 1
         else:
             stats.failed[rel] = err

@@ -218,6 +218,7 @@ class GANSystem(L.LightningModule):
         return getattr(self._datamodule(), "work_side", None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._check_shapes(checkpoint.get("state_dict", {}))
         state = checkpoint.get("cartoonlab", {})
         self.status = state.get("status", "running")
         for k, s in state.get("pools", {}).items():
@@ -228,3 +229,17 @@ class GANSystem(L.LightningModule):
             if state["rng"]["cuda"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
+    def _check_shapes(self, weights: dict) -> None:
+        """Name a checkpoint whose networks differ from the config's, before Lightning's
+        `load_state_dict` answers with a screen of tensor sizes."""
+        own = self.state_dict()
+        wrong = [k for k, v in weights.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if wrong:
+            path = getattr(self._trainer, "ckpt_path", None) if self._trainer else None
+            k = wrong[0]
+            where = f" {path}" if path else ""
+            raise ValueError(
+                f"checkpoint{where} does not fit the configured {type(self).__name__}: {len(wrong)} "
+                f"tensor(s) differ in shape (e.g. {k}: {tuple(weights[k].shape)} in the checkpoint, "
+                f"{tuple(own[k].shape)} configured); give the config it was trained with (its run's "
+                "config.yaml)")

@@ -171,3 +171,15 @@ def test_a_non_finite_score_is_flagged_not_tabulated(tmp_path):
     md = tables_markdown(m, table)
     assert "nan" not in md.lower().replace("non-finite", "")
     assert "`cyclegan_no_pool` (1 run(s) non-finite)" in md
+
+
+def test_the_report_never_generates_a_dataset_a_run_config_names(tmp_path, monkeypatch, capsys):
+    from cartoonlab.ablation.identity import reference_photos
+
+    monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path / "cache"))
+    runs = Matrix.load(write_tiny_matrix(tmp_path), "tiny").runs(tmp_path / "out")
+    runs[0].dir.mkdir(parents=True)  # a planted config: a synthetic dataset never trained on
+    (runs[0].dir / "config.yaml").write_text("data: {synthetic_n: 300, image_size: 32}\n")
+    assert reference_photos(runs[:1]) == ([], None, 0)
+    assert "v2-n300-s128-seed0 is not in the cache" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists(), "the report reads data, it never writes any"

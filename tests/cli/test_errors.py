@@ -50,13 +50,15 @@ def test_a_missing_file_is_one_line_with_its_name_and_the_traceback_on_request(t
               str(tmp_path / "out.png")])
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "pickled_list", "foreign_dict", "evil"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "sentence", "yaml", "pickled_list",
+                                  "foreign_dict", "evil"])
 def test_files_that_are_not_checkpoints_are_named_and_never_run(tmp_path, capsys, kind, monkeypatch):
     monkeypatch.delenv(TRACEBACK_ENV, raising=False)
     bad = tmp_path / f"{kind}.ckpt"
     good = _ckpt(tmp_path / "good.ckpt").read_bytes()
     marker = tmp_path / "pwned"
     content = {"empty": b"", "truncated": good[: len(good) // 2], "text": b"hello\n",
+               "sentence": b"this is not a checkpoint\n", "yaml": b"a: 1\n",
                "pickled_list": pickle.dumps([1, 2], protocol=4)}
     if kind == "foreign_dict":
         torch.save({"foo": 1}, bad)
@@ -72,6 +74,8 @@ def test_files_that_are_not_checkpoints_are_named_and_never_run(tmp_path, capsys
     assert code == EXIT_USER and err.count("\n") == 1 and str(bad) in err, err
     assert ("is not a checkpoint" in err) or ("cannot load checkpoint" in err), err
     assert "weights_only=False" not in err
+    if kind in ("text", "sentence", "yaml"):  # a text file is not called an unsafe pickle
+        assert "is not a checkpoint (not a PyTorch file)" in err, err
     assert not marker.exists() and not (tmp_path / "out.png").exists()
 
 
@@ -80,6 +84,28 @@ def test_a_generator_spec_that_does_not_match_its_weights_is_refused_before_allo
     code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "huge.ckpt", spec=huge)),
                      str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
     assert code == EXIT_USER and "does not match its weights" in err, err
+
+
+def test_a_generator_spec_this_cartoonlab_cannot_build_names_the_checkpoint(tmp_path, capsys):
+    bogus = {**SPEC, "init_args": {**SPEC["init_args"], "bogus": 1}}
+    ckpt = _ckpt(tmp_path / "bogus.ckpt", spec=bogus)
+    code, err = _run(capsys, "cartoonize", "--ckpt", str(ckpt), str(_image(tmp_path / "a.png")),
+                     str(tmp_path / "out.png"))
+    assert code == EXIT_USER and err.count("\n") == 1, err
+    assert str(ckpt) in err and "cannot be built" in err and "bogus" in err, err
+
+
+def test_resuming_with_other_network_sizes_names_the_checkpoint_and_the_config(tmp_path, capsys):
+    from tests.cli.test_fit import fit_args, run_ok
+
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])  # ngf 8
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    code, err = _run(capsys, *fit_args("cyclegan", tmp_path, name="other"), f"--ckpt_path={ckpt}",
+                     "--trainer.max_epochs=2", "--model.init_args.generator.init_args.ngf=16")
+    last = err.strip().splitlines()[-1]
+    assert code == EXIT_USER and last.startswith("cartoonlab: error: checkpoint "), err
+    assert str(ckpt) in last and "does not fit the configured CycleGAN" in last, last
+    assert "(8, 3, 7, 7) in the checkpoint, (16, 3, 7, 7) configured" in last and "config.yaml" in last
 
 
 def test_a_good_checkpoint_still_translates(tmp_path, capsys):
@@ -120,7 +146,7 @@ def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, 
     assert err.strip().splitlines()[-1].startswith("cartoonlab: error: ")
 
 
-@pytest.mark.parametrize("kind", ["pickled_list", "foreign_dict", "empty"])
+@pytest.mark.parametrize("kind", ["pickled_list", "foreign_dict", "empty", "sentence"])
 def test_a_ckpt_path_that_is_not_a_lightning_checkpoint_is_named(tmp_path, capsys, monkeypatch, kind):
     from tests.cli.test_fit import fit_args
 
@@ -131,7 +157,7 @@ def test_a_ckpt_path_that_is_not_a_lightning_checkpoint_is_named(tmp_path, capsy
     elif kind == "foreign_dict":
         torch.save({"state_dict": {}, "epoch": 3}, bad)
     else:
-        bad.write_bytes(b"")
+        bad.write_bytes(b"" if kind == "empty" else b"this is not a checkpoint\n")
     code, err = _run(capsys, "test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={bad}")
     assert code == EXIT_USER and str(bad) in err and "is not a checkpoint" in err, err
     assert err.strip().splitlines()[-1].startswith("cartoonlab: error: ")
@@ -195,3 +221,25 @@ def test_a_checkpoint_of_another_system_is_named_in_one_line(tmp_path, capsys, m
     code, err = _run(capsys, "test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={other}")
     assert code == EXIT_USER and err.count("\n") == 1, err
     assert "is a CartoonGAN checkpoint but the config builds CycleGAN" in err and str(other) in err
+
+
+def test_sigterm_during_fit_exits_130_and_records_an_interruption_not_a_failure(tmp_path, capsys):
+    import json
+    import os
+    import signal
+
+    from cartoonlab.cli import EXIT_INTERRUPTED
+    from cartoonlab.systems import CycleGAN
+    from tests.cli.test_fit import fit_args
+
+    step = CycleGAN.training_step
+
+    def terminated(self, batch, batch_idx):  # `kill PID`: Lightning's handler stops at the next batch
+        os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, batch, batch_idx)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(CycleGAN, "training_step", terminated)
+        code, err = _run(capsys, *fit_args("cyclegan", tmp_path))
+    assert code == EXIT_INTERRUPTED and "cartoonlab: interrupted" in err, err
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["error"] == "terminated (SIGTERM)", record

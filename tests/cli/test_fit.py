@@ -106,6 +106,9 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     run_ok(["predict", *fit_args("cyclegan", tmp_path, name="pred")[1:], f"--ckpt_path={ckpt}"])
     written = sorted((tmp_path / "pred" / "predictions").glob("*.png"))
     assert len(written) == 8 and Image.open(written[0]).size == (32, 32), "the 8 test photos, translated"
+    with pytest.raises(SystemExit) as exc:  # without a checkpoint G would be untrained: refused
+        main(["predict", *fit_args("cyclegan", tmp_path, name="untrained")[1:]])
+    assert exc.value.code == 2 and not (tmp_path / "untrained" / "predictions").exists()
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
     assert g.train_size == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"

@@ -178,8 +178,15 @@ def test_file_broken_after_setup_does_not_kill_the_epoch(tmp_path):
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(FileNotFoundError, match="data.root not found: .*missing"):
         make_dm(tmp_path / "missing")
+    write_good(tmp_path / "flat" / "photos", 3)  # not the CycleGAN layout: the message shows it
+    with pytest.raises(FileNotFoundError, match=r"photo folder not found: .*trainA: .*CycleGAN layout "
+                                                r"\(trainA/ photos, trainB/ cartoons.*data.photo_dir"):
+        make_dm(tmp_path / "flat")
+    with pytest.raises(FileNotFoundError, match="data.cartoon_dir not found: .*nowhere"):
+        UnpairedImageDataModule(photo_dir=str(tmp_path / "flat" / "photos"),
+                                cartoon_dir=str(tmp_path / "nowhere")).prepare_data()
     write_good(tmp_path / "trainA", 3)
     (tmp_path / "trainB").mkdir()
     (tmp_path / "trainB" / "x.png").write_bytes(b"junk")

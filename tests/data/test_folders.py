@@ -169,3 +169,6 @@ def test_large_jpegs_decode_reduced_and_huge_images_are_refused(tmp_path, monkey
     assert load_rgb(big, min_side=64).shape == (75, 100, 3), "a JPEG that decodes reduced under the cap is read"
     good, bad = usable_images([png, big], min_side=64)
     assert good == [big] and "over the" in bad[png]
+    report = check_folder(tmp_path, min_size=64)  # `data check` agrees with what loading does
+    assert [p.split(":")[0] for p in report.problems["unreadable"]] == ["huge.png"], report.problems
+    assert "over the 0 Mpx" in report.problems["unreadable"][0] and report.n_fatal == 1

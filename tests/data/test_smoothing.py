@@ -27,6 +27,12 @@ def test_cache_written_once_then_reused(tmp_path):
     assert third.written == 1 and third.reused == 4
     assert np.array_equal(load_rgb(smooth_path(dst, "sub/good_002.png")), edge_smooth(load_rgb(paths[2])))
 
+    # an output corrupted since (a disk error, an editor): smoothed again, not reused
+    smooth_path(dst, "sub/good_004.png").write_bytes(b"garbage")
+    fourth = smooth_folder(src, dst, workers=1)
+    assert fourth.written == 1 and fourth.reused == 4
+    assert np.array_equal(load_rgb(smooth_path(dst, "sub/good_004.png")), edge_smooth(load_rgb(paths[4])))
+
     # other parameters: everything is redone
     assert smooth_folder(src, dst, EdgeParams(mode="blur"), workers=1).written == 5
 
