@@ -27,7 +27,10 @@ class TranslationMetrics(L.Callback):
       `val/fid`, `val/kid`, `val/kid_std` against the held-out cartoons and the
       content metrics (`val/ssim_photo`, `val/perc_photo`, ... `val/l1_truth` on
       paired data). The best epoch by `val/fid` is kept in `run_info["best_val"]`
-      (and so in `metrics.json`): model selection reads validation, never test.
+      (and so in `metrics.json`), and with `save_best` its weights in
+      `checkpoints/best.ckpt`, which the test after fit (`run.test_after_fit`)
+      scores: model selection reads validation, never test. GAN training
+      oscillates, so the last epoch is often not the best one.
     - test split, always: `test/fid_cartoon`, `test/kid_cartoon`, `test/fid_photo`,
       `test/kid_photo` (and `kid_std_*`) and the content metrics.
 
@@ -35,13 +38,27 @@ class TranslationMetrics(L.Callback):
         every_n_epochs: validation scores at the end of every N-th epoch.
         backbone: Inception weights: auto | torch-fidelity | fid-helper (see
             `cartoonlab.metrics.load_backbone`).
+        save_best: write `best.ckpt` beside `last.ckpt` whenever `val/fid` improves.
     """
 
-    def __init__(self, every_n_epochs: int = 1, backbone: FidBackbone = "auto") -> None:
-        self.every_n_epochs, self.backbone_name = every_n_epochs, backbone
+    BEST = "best.ckpt"
+
+    def __init__(self, every_n_epochs: int = 1, backbone: FidBackbone = "auto", save_best: bool = True) -> None:
+        self.every_n_epochs, self.backbone_name, self.save_best = every_n_epochs, backbone, save_best
         self.scores: dict = {}
         self.best: dict = {}
-        self._active = False
+        self._active = self._improved = False
+
+    @classmethod
+    def best_path(cls, trainer) -> Path | None:
+        """Where `best.ckpt` lives: beside the run's `last.ckpt` (None without a checkpoint callback)."""
+        cb = trainer.checkpoint_callback
+        return Path(cb.dirpath) / cls.BEST if cb is not None and cb.dirpath else None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        path = self.best_path(trainer)
+        if trainer.ckpt_path is None and path is not None and trainer.is_global_zero:
+            path.unlink(missing_ok=True)  # a fresh run in a reused folder: not the old run's best
 
     def _scores(self, stage: str):
         if stage not in self.scores:
@@ -87,10 +104,17 @@ class TranslationMetrics(L.Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         res = self._end(trainer, pl_module, "val")
-        if res and trainer.state.fn == "fit" and res["fid"] < self.best.get("fid", float("inf")):
+        self._improved = bool(res and trainer.state.fn == "fit" and res["fid"] < self.best.get("fid", float("inf")))
+        if self._improved:
             self.best = {"epoch": trainer.current_epoch, **res}
         if self.best and hasattr(pl_module, "run_info"):
             pl_module.run_info["best_val"] = dict(self.best)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        path = self.best_path(trainer)
+        if self._improved and self.save_best and path is not None and not trainer.sanity_checking:
+            trainer.save_checkpoint(path)  # atomic (AtomicCheckpointIO); a collective under DDP
+        self._improved = False
 
     def on_test_epoch_start(self, trainer, pl_module) -> None:
         self._start(trainer, pl_module, "test")

@@ -26,9 +26,9 @@ METRICS = {"fid": "test/fid_cartoon", "kid": "test/kid_cartoon", "kid_std": "tes
            "fid_photo": "test/fid_photo", "kid_photo": "test/kid_photo", "ssim_photo": "test/ssim_photo",
            "perc_photo": "test/perc_photo", "l1_truth": "test/l1_truth", "ssim_truth": "test/ssim_truth",
            "perc_truth": "test/perc_truth"}
-COLUMNS = ["table", "cell", "seed", "status", *METRICS, "best_val_fid", "best_val_epoch", "train_seconds",
+COLUMNS = ["table", "cell", "seed", "status", *METRICS, "best_val_fid", "best_val_epoch", "test_epoch", "train_seconds",
            "images_per_second", "seconds_per_epoch", "epochs", "fid_backbone", "error", "run_dir"]
-NUMERIC = [*METRICS, "best_val_fid", "best_val_epoch", "train_seconds", "images_per_second", "seconds_per_epoch"]
+NUMERIC = [*METRICS, "best_val_fid", "best_val_epoch", "test_epoch", "train_seconds", "images_per_second", "seconds_per_epoch"]
 
 
 def rows(runs: list[Run]) -> list[dict]:
@@ -41,6 +41,7 @@ def rows(runs: list[Run]) -> list[dict]:
         row = {"table": "+".join(r.tables), "cell": r.cell, "seed": r.seed, "status": s.get("status", "missing"),
                **{k: m.get(v) for k, v in METRICS.items()},
                "best_val_fid": best.get("fid"), "best_val_epoch": best.get("epoch"),
+               "test_epoch": s.get("test_epoch"),
                "train_seconds": s.get("train_seconds"), "images_per_second": s.get("images_per_second"),
                "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
                "epochs": epochs, "fid_backbone": s.get("fid_backbone"), "error": s.get("error"),
@@ -122,8 +123,9 @@ def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | Non
               "row's). **Content**: SSIM and Inception-feature distance to the input photo (identity is "
               "perfect: a model must trade some of it for style, not lose the scene)"
               + (", and L1 to the true cartoon of each photo (lower is better)" if paired else "") + ". "
-              "Best val: the lowest validation FID during training and its epoch (model selection reads "
-              "validation, never test). **\\*** marks a FID that differs from the table's baseline by "
+              "Best val: the lowest validation FID during training and its epoch; the test scores are "
+              "those of that epoch's checkpoint (model selection reads validation, never test; "
+              "`test_epoch` in ablation.csv). **\\*** marks a FID that differs from the table's baseline by "
               "Welch's t-test, p < 0.05 (two-sided, per-seed FIDs); with 2-3 seeds only large, "
               "consistent differences can pass it.", ""]
     id_fid = identity["fid_cartoon"] if identity else None

@@ -104,7 +104,13 @@ class CartoonLabCLI(LightningCLI):
     def after_fit(self) -> None:
         run = self._get(self.config_init, "run")
         if run.test_after_fit and self.trainer.state.status == "finished" and not self.trainer.interrupted:
-            self.trainer.test(self.model, datamodule=self.datamodule)
+            # the checkpoint chosen on validation (TranslationMetrics.save_best), else the final weights
+            evals = [cb for cb in self.trainer.callbacks if isinstance(cb, TranslationMetrics)]
+            best = TranslationMetrics.best_path(self.trainer)
+            chosen = best if evals and evals[0].best and best is not None and best.is_file() else None
+            if hasattr(self.model, "run_info"):
+                self.model.run_info["test_epoch"] = evals[0].best["epoch"] if chosen else self.trainer.current_epoch - 1
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=chosen)
 
 
 CONFIG_SECTIONS = ("trainer", "model", "data", "run", "eval", "samples", "optimizer", "lr_scheduler")

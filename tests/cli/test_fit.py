@@ -168,3 +168,37 @@ def test_max_steps_is_refused_with_one_clear_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*fit_args("cyclegan", tmp_path), "--trainer.max_steps=10"])
     assert "max_steps=10 is refused" in str(exc.value.code) and "5 batches" in str(exc.value.code)
+
+
+def test_the_test_after_fit_scores_the_checkpoint_chosen_on_validation(tmp_path, monkeypatch):
+    import torch
+
+    import cartoonlab.metrics
+    from cartoonlab.callbacks import TranslationMetrics
+    from tests.test_callbacks import fake_backbone
+
+    monkeypatch.setattr(cartoonlab.metrics, "load_backbone", fake_backbone)
+    fids, tested, end = iter([300.0, 200.0, 250.0]), [], TranslationMetrics._end
+
+    def scripted(self, trainer, pl_module, stage):  # validation FID per epoch: best at epoch 1
+        res = end(self, trainer, pl_module, stage)
+        if stage == "val":
+            res["fid"] = next(fids)
+        else:
+            tested.append({k: v.clone() for k, v in pl_module.G.state_dict().items()})
+        return res
+    monkeypatch.setattr(TranslationMetrics, "_end", scripted)
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=3", "--eval.every_n_epochs=1",
+            "--run.test_after_fit=true"])
+    run = tmp_path / "run"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best_val"]["epoch"] == 1 and metrics["test_epoch"] == 1, metrics
+    best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    (weights,) = tested
+    assert all(torch.equal(v, best[f"G.{k}"]) for k, v in weights.items()), "tested the best epoch's G"
+    assert not all(torch.equal(v, last[f"G.{k}"]) for k, v in weights.items()), "not the last epoch's"
+    assert "test/fid_cartoon" in metrics["metrics"] and metrics["status"] == "finished"
+
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--eval.every_n_epochs=0"])
+    assert not (run / "checkpoints" / "best.ckpt").exists(), "a fresh run in a reused folder drops the old best"
