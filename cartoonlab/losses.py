@@ -99,6 +99,16 @@ def color_loss(generated: torch.Tensor, source: torch.Tensor, pool: int = 1) -> 
     return F.l1_loss(a[:, 0], b[:, 0]) + F.huber_loss(a[:, 1:], b[:, 1:], delta=1.0) * 2
 
 
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean |dy| + |dx| between neighbouring pixels, per channel (kornia's L1 total
+    variation, reduction "mean"). AnimeGANv2 and White-box Cartoonization add a
+    total-variation term to G's loss to suppress high-frequency artefacts; theirs
+    squares the differences, the L1 form here favours the flat regions of cartoons."""
+    import kornia
+
+    return kornia.losses.total_variation(x, reduction="mean").mean()
+
+
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cycle ||F(G(x)) - x||_1 and identity ||G(y) - y||_1 losses (CycleGAN, Eq. 2)."""
     return F.l1_loss(a.float(), b.float())

@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from cartoonlab.losses import ContentLoss, GANLoss, ImagePool, color_loss, gradient_penalty
+from cartoonlab.losses import (
+    ContentLoss,
+    GANLoss,
+    ImagePool,
+    color_loss,
+    gradient_penalty,
+    total_variation,
+)
 from cartoonlab.systems.base import lr_factor
 
 
@@ -79,3 +86,11 @@ def test_color_loss_sees_colours_not_detail_when_pooled():
     fake = p.clone().requires_grad_(True)
     color_loss(fake, red).backward()
     assert fake.grad.abs().sum() > 0
+
+
+def test_total_variation_is_zero_on_flat_images_and_counts_edges():
+    flat = torch.full((2, 3, 8, 8), 0.3)
+    assert total_variation(flat) == 0
+    step = torch.zeros(1, 1, 4, 4)
+    step[..., 2:] = 1.0  # one vertical edge of height 1: |dx| is 1 in 4 of the 12 horizontal pairs
+    assert torch.isclose(total_variation(step), torch.tensor(4 / 12))

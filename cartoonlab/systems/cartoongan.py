@@ -26,6 +26,7 @@ from cartoonlab.losses import (
     color_loss,
     gradient_penalty,
     l1,
+    total_variation,
 )
 from cartoonlab.nets.discriminators import CartoonGANDiscriminator
 from cartoonlab.nets.features import ContentExtractor
@@ -60,6 +61,9 @@ class CartoonGAN(GANSystem):
         identity_weight: w_idt of an identity term w_idt * |G(c) - c|_1 on cartoons
             (CycleGAN's, not in CartoonGAN; default 0: off). It keeps G able to pass
             shapes through, so the GAN phase cannot paint small objects over.
+        tv_weight: w_tv of a total-variation term on G(p) (`losses.total_variation`;
+            AnimeGANv2's and White-box Cartoonization's, not in CartoonGAN; default 0:
+            off). On real photos it keeps the GAN phase from covering faces in hatching.
         init_loss: what the init phase reconstructs: "content" (paper, default:
             w_con * L_con) or "l1" (|G(p) - p|_1, the pixels: a sharp identity in a
             few hundred steps, where deep features of tiny images give a blurred one).
@@ -88,6 +92,7 @@ class CartoonGAN(GANSystem):
         color_weight: float = 0.0,
         color_pool: int = 1,
         identity_weight: float = 0.0,
+        tv_weight: float = 0.0,
         init_loss: Literal["content", "l1"] = "content",
         init_epochs: int = 10,
         **kwargs,
@@ -162,6 +167,9 @@ class CartoonGAN(GANSystem):
             if hp.identity_weight:
                 terms["g_identity"] = l1(self.G(c), c)
                 terms["g_total"] = terms["g_total"] + hp.identity_weight * terms["g_identity"]
+            if hp.tv_weight:
+                terms["g_tv"] = total_variation(fake)
+                terms["g_total"] = terms["g_total"] + hp.tv_weight * terms["g_tv"]
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, terms["g_total"])
         self.log_terms("train", terms, batch_size=len(fake))

@@ -54,6 +54,12 @@ def test_logged_keys_of_the_gan_phase(tmp_path, synth_root):
     assert torch.isclose(m["train/g_total"], m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"]
                          + 5.0 * m["train/g_identity"])
 
+    s = tiny_cartoongan(tv_weight=2.0)  # AnimeGANv2's total variation on G(p)
+    m = fit(s, tmp_path, synth_root, epoch_length=2).logged_metrics
+    assert m["train/g_tv"] > 0
+    assert torch.isclose(m["train/g_total"], m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"]
+                         + 2.0 * m["train/g_tv"])
+
 
 def test_frozen_extractor_stays_frozen(tmp_path, synth_root):
     s = tiny_cartoongan()

@@ -1,6 +1,6 @@
 """CartoonGAN's GAN phase, bit for bit, against a plain PyTorch loop written from the paper
 (Sec. 3: D on cartoons / smoothed cartoons / fakes, then G on adversarial + content) and
-CycleGAN's identity term: same initial weights, same batches, same final weights."""
+CycleGAN's identity and AnimeGANv2's total-variation terms: same initial weights, same batches, same final weights."""
 
 import copy
 
@@ -13,7 +13,12 @@ from .helpers import tiny_cartoongan, tiny_data, trainer
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def plain_loop(G, D, phi, batches, w_con: float, w_idt: float):
+def plain_tv(x):  # mean |dy| + |dx| per image and channel (AnimeGANv2's term, L1), averaged
+    dy, dx = x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+    return (dy.abs().flatten(-2).mean(-1) + dx.abs().flatten(-2).mean(-1)).mean()
+
+
+def plain_loop(G, D, phi, batches, w_con: float, w_idt: float, w_tv: float):
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce = F.binary_cross_entropy_with_logits
@@ -32,15 +37,17 @@ def plain_loop(G, D, phi, batches, w_con: float, w_idt: float):
             target = phi(p)
         g_loss = (bce(out, torch.ones_like(out)) + w_con * (phi(fake) - target).abs().mean()
                   + w_idt * (G(c) - c).abs().mean())
+        if w_tv:
+            g_loss = g_loss + w_tv * plain_tv(fake)
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
 
 
-@pytest.mark.parametrize("w_idt", [0.0, 5.0])
-def test_cartoongan_gan_phase_equals_a_plain_loop(tmp_path, synth_root, w_idt):
+@pytest.mark.parametrize("w_idt, w_tv", [(0.0, 0.0), (5.0, 0.0), (5.0, 2.0)])
+def test_cartoongan_gan_phase_equals_a_plain_loop(tmp_path, synth_root, w_idt, w_tv):
     torch.manual_seed(0)
-    s = tiny_cartoongan(identity_weight=w_idt)
+    s = tiny_cartoongan(identity_weight=w_idt, tv_weight=w_tv)
     G0, D0 = copy.deepcopy(s.G), copy.deepcopy(s.D)
     batches, step = [], s.training_step
 
@@ -53,7 +60,7 @@ def test_cartoongan_gan_phase_equals_a_plain_loop(tmp_path, synth_root, w_idt):
 
     def same_as_system(w_con: float) -> bool:
         G, D = copy.deepcopy(G0), copy.deepcopy(D0)
-        plain_loop(G, D, s.phi, batches, w_con, w_idt)
+        plain_loop(G, D, s.phi, batches, w_con, w_idt, w_tv)
         pairs = [*zip(s.G.parameters(), G.parameters()), *zip(s.D.parameters(), D.parameters())]
         return all(torch.equal(a, b) for a, b in pairs)
 
