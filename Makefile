@@ -4,14 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# make ablation variables: PROFILE=quick|standard|paper  DATA=<CycleGAN-layout dir>  SEEDS="0 1 2"
+# make ablation variables: PROFILE=quick|standard|real|paper  DATA=<CycleGAN-layout dir>  SEEDS="0 1 2"
+# (default PROFILE: quick; with DATA, real on a CPU and paper with GPUS)
 # CELLS="cyclegan cartoongan"  TABLES="T1 T3"  GPUS="0 1 2 3"  JOBS=<parallel CPU runs>
-PROFILE ?= quick
 DATA    ?=
+GPUS    ?=
+PROFILE ?= $(if $(DATA),$(if $(GPUS),paper,real),quick)
 SEEDS   ?=
 CELLS   ?=
 TABLES  ?=
-GPUS    ?=
 JOBS    ?= 2
 ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS),--seeds "$(SEEDS)") \
 	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)")

@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
-from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1
+from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1, total_variation
 from cartoonlab.nets.blocks import init_weights
 from cartoonlab.nets.discriminators import PatchGANDiscriminator
 from cartoonlab.nets.generators import ResnetGenerator
@@ -42,6 +42,9 @@ class CycleGAN(GANSystem):
         smooth_weight: DIYA's edge-smoothing loss, L_gan(D_Y(e), 0) added to D_Y
             only (weight, 0 = off, default).
         init_epochs: DIYA's init phase: G and F trained on cycle + identity only.
+        tv_weight: a total-variation term on G(x) and F(y) (`losses.total_variation`,
+            AnimeGANv2's; not in CycleGAN, default 0: off): it suppresses the
+            high-frequency patterns by which G hides the photo for the cycle.
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
     """
 
@@ -62,6 +65,7 @@ class CycleGAN(GANSystem):
         gp_weight: float = 10.0,
         n_critic: int = 1,
         init_epochs: int = 0,
+        tv_weight: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(init_epochs=init_epochs, **kwargs)
@@ -99,6 +103,9 @@ class CycleGAN(GANSystem):
             if hp.lambda_identity:
                 terms["g_identity"] = l1(self.G(y), y) + l1(self.F(x), x)
             loss = hp.lambda_cycle * (terms["g_cycle"] + hp.lambda_identity * terms.get("g_identity", 0))
+            if hp.tv_weight:
+                terms["g_tv"] = total_variation(fake_y) + total_variation(fake_x)
+                loss = loss + hp.tv_weight * terms["g_tv"]
             if adversarial:
                 terms["g_adv"] = (self.gan(self.D_Y(fake_y), True, for_d=False)
                                   + self.gan(self.D_X(fake_x), True, for_d=False))

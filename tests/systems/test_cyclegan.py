@@ -40,6 +40,11 @@ def test_logged_keys_and_identity_switch(tmp_path, synth_root):
     assert "val/g_cycle" in t.logged_metrics
     t = fit(tiny_cyclegan(lambda_identity=0.0), tmp_path, synth_root, smooth="none")
     assert "train/g_identity" not in t.logged_metrics
+    s = tiny_cyclegan(lambda_identity=0.0, tv_weight=2.0)  # total variation on G(x) and F(y)
+    m = fit(s, tmp_path, synth_root, smooth="none").logged_metrics
+    assert m["train/g_tv"] > 0
+    assert torch.isclose(m["train/g_total"], s.hparams.lambda_cycle * m["train/g_cycle"] + m["train/g_adv"]
+                         + 2.0 * m["train/g_tv"])
 
 
 def test_diya_init_phase_and_edge_negatives(tmp_path, synth_root):
