@@ -55,6 +55,13 @@ class TranslationMetrics(L.Callback):
         cb = trainer.checkpoint_callback
         return Path(cb.dirpath) / cls.BEST if cb is not None and cb.dirpath else None
 
+    def test_checkpoint(self, trainer) -> tuple[Path | None, int]:
+        """What the test after fit scores: `best.ckpt` and its epoch, else (None, the last epoch)."""
+        path = self.best_path(trainer)
+        if self.best and path is not None and path.is_file():
+            return path, self.best["epoch"]
+        return None, trainer.current_epoch - 1
+
     def on_fit_start(self, trainer, pl_module) -> None:
         path = self.best_path(trainer)
         if trainer.ckpt_path is None and path is not None and trainer.is_global_zero:

@@ -106,10 +106,9 @@ class CartoonLabCLI(LightningCLI):
         if run.test_after_fit and self.trainer.state.status == "finished" and not self.trainer.interrupted:
             # the checkpoint chosen on validation (TranslationMetrics.save_best), else the final weights
             evals = [cb for cb in self.trainer.callbacks if isinstance(cb, TranslationMetrics)]
-            best = TranslationMetrics.best_path(self.trainer)
-            chosen = best if evals and evals[0].best and best is not None and best.is_file() else None
+            chosen, epoch = evals[0].test_checkpoint(self.trainer) if evals else (None, self.trainer.current_epoch - 1)
             if hasattr(self.model, "run_info"):
-                self.model.run_info["test_epoch"] = evals[0].best["epoch"] if chosen else self.trainer.current_epoch - 1
+                self.model.run_info["test_epoch"] = epoch
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=chosen)
 
 

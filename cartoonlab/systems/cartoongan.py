@@ -63,7 +63,7 @@ class CartoonGAN(GANSystem):
             shapes through, so the GAN phase cannot paint small objects over.
         tv_weight: w_tv of a total-variation term on G(p) (`losses.total_variation`;
             AnimeGANv2's and White-box Cartoonization's, not in CartoonGAN; default 0:
-            off). On real photos it keeps the GAN phase from covering faces in hatching.
+            off). Not yet measured in this system (docs/real_data_experiments.md).
         init_loss: what the init phase reconstructs: "content" (paper, default:
             w_con * L_con) or "l1" (|G(p) - p|_1, the pixels: a sharp identity in a
             few hundred steps, where deep features of tiny images give a blurred one).

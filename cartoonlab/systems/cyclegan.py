@@ -43,8 +43,9 @@ class CycleGAN(GANSystem):
             only (weight, 0 = off, default).
         init_epochs: DIYA's init phase: G and F trained on cycle + identity only.
         tv_weight: a total-variation term on G(x) and F(y) (`losses.total_variation`,
-            AnimeGANv2's; not in CycleGAN, default 0: off): it suppresses the
-            high-frequency patterns by which G hides the photo for the cycle.
+            AnimeGANv2's; not in CycleGAN, default 0: off), against the high-frequency
+            patterns by which G hides the photo for the cycle: on selfie2anime-mini at
+            64 px, weights 2 and 5 made them fainter, not gone (docs/real_data_experiments.md).
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
     """
 
