@@ -7,7 +7,11 @@ Any `LightningModule` (`model.class_path`) trains on the shared
 (`run.root/run.name`: config.yaml, metrics.csv, metrics.json, checkpoints/,
 samples/) and the W&B settings (offline unless configured and asked for). The
 `eval` group configures FID/KID and content scores (`TranslationMetrics`), the
-`samples` group the validation grids (`SampleGrid`).
+`samples` group the validation grids (`SampleGrid`). `--ema_decay D` (0 < D < 1;
+default 0: off) keeps an exponential moving average of the weights (Lightning's
+`EMAWeightAveraging`; not in the papers, common GAN practice since Karras et al.
+2018): validation, the test and every checkpoint's `state_dict` (so `cartoonize`)
+use the averaged G; the training weights ride along for `--ckpt_path last`.
 
 Checkpoints are written atomically and `last.ckpt` after every epoch
 (`cartoonlab.checkpointing`), so `--ckpt_path last` resumes a killed run from
@@ -24,6 +28,7 @@ from pathlib import Path
 import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
 from lightning.pytorch.cli import LightningCLI
 
 from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetrics
@@ -43,6 +48,8 @@ class CartoonLabCLI(LightningCLI):
         # evaluation callbacks, configured as `eval.*` and `samples.*`
         parser.add_lightning_class_args(TranslationMetrics, "eval")
         parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.add_argument("--ema_decay", type=float, default=0.0,
+                            help="EMA of the weights for evaluation and checkpoints (e.g. 0.995; 0: off)")
 
     def _parse_ckpt_path(self) -> None:
         # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True);
@@ -89,6 +96,11 @@ class CartoonLabCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(RunRecorder(run.dir))
+        decay = self._get(self.config_init, "ema_decay", default=0.0) or 0.0
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: off; e.g. 0.995), got {decay}")
+        if decay and self.subcommand == "fit":
+            trainer.callbacks.append(EMAWeightAveraging(decay=decay))
         if self.subcommand == "predict":
             trainer.callbacks.append(PredictionWriter())
         return trainer
@@ -109,6 +121,9 @@ class CartoonLabCLI(LightningCLI):
             chosen, epoch = evals[0].test_checkpoint(self.trainer) if evals else (None, self.trainer.current_epoch - 1)
             if hasattr(self.model, "run_info"):
                 self.model.run_info["test_epoch"] = epoch
+            # the chosen checkpoint's state_dict holds the averaged weights; with the callback
+            # still attached, Lightning would load the training weights kept beside them
+            self.trainer.callbacks = [cb for cb in self.trainer.callbacks if not isinstance(cb, WeightAveraging)]
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=chosen)
 
 

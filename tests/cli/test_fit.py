@@ -202,3 +202,34 @@ def test_the_test_after_fit_scores_the_checkpoint_chosen_on_validation(tmp_path,
 
     run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--eval.every_n_epochs=0"])
     assert not (run / "checkpoints" / "best.ckpt").exists(), "a fresh run in a reused folder drops the old best"
+
+
+def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path, monkeypatch):
+    import torch
+
+    from cartoonlab.callbacks import TranslationMetrics
+
+    tested, end = [], TranslationMetrics._end
+
+    def record(self, trainer, pl_module, stage):
+        if stage == "test":
+            tested.append({k: v.clone() for k, v in pl_module.G.state_dict().items()})
+        return end(self, trainer, pl_module, stage)
+    monkeypatch.setattr(TranslationMetrics, "_end", record)
+    run_ok([*fit_args("cyclegan", tmp_path), "--ema_decay=0.5", "--run.test_after_fit=true"])
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    ema, current = ckpt["state_dict"], ckpt["current_model_state"]
+    g = [k for k in ema if k.startswith("G.") and ema[k].is_floating_point()]
+    assert g and not all(torch.equal(ema[k], current[k]) for k in g), "the checkpoint holds the average"
+    (weights,) = tested
+    assert all(torch.equal(v, ema[f"G.{k}"]) for k, v in weights.items()), "the test scored the averaged G"
+    assert torch.equal(load_generator(tmp_path / "run" / "checkpoints" / "last.ckpt").state_dict()[g[0][2:]],
+                       ema[g[0]]), "cartoonize loads the averaged G"
+
+    run_ok([*fit_args("cyclegan", tmp_path), "--ema_decay=0.5", "--trainer.max_epochs=3", "--ckpt_path=last"])
+    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == 2 and "current_model_state" in resumed, "resumed, and still averaging"
+
+    with pytest.raises(SystemExit) as exc:
+        main([*fit_args("cyclegan", tmp_path, name="bad"), "--ema_decay=1.5"])
+    assert exc.value.code != 0
