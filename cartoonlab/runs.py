@@ -135,7 +135,8 @@ def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
 class RunRecorder(L.Callback):
     """Writes `metrics.json` (atomically) in the run directory at the end of fit and
     test, and when a run fails: status (finished | diverged | interrupted |
-    failed), epochs, steps, training seconds, images/s and the last metrics.
+    failed), epochs, steps, training seconds, images/s, peak GPU memory (on CUDA) and
+    the last metrics.
     Training time and image counts add up across resumed runs (`--ckpt_path`);
     a `fit` that resumes nothing starts a fresh record, even in a reused run
     directory, so no metric of an earlier run (e.g. its test FID) is kept."""
@@ -174,6 +175,8 @@ class RunRecorder(L.Callback):
             data.update(train_seconds=round(seconds, 3), train_images=images, batches=batches,
                         images_per_second=round(images / seconds, 3) if seconds else None,
                         epochs=trainer.current_epoch)
+            if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
+                data.update(peak_gpu_memory_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1))
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if not isinstance(v, torch.Tensor) or v.numel() == 1}
         dm = getattr(trainer, "datamodule", None)
