@@ -82,13 +82,27 @@ class TranslationMetrics(L.Callback):
         self._active = stage == "test" or trainer.state.fn == "validate" or bool(
             n and trainer.current_epoch % n == n - 1)
         if self._active:
+            self._seen: set[int] = set()
             scores = self._scores(stage)
             scores.prepare(trainer.datamodule, stage, pl_module.device)
             scores.reset()
 
     def _update(self, pl_module, outputs, batch, stage: str) -> None:
         if self._active:
-            self.scores[stage].update(outputs["fake"], batch, gather=pl_module.all_gather)
+            self.scores[stage].update(outputs["fake"], self._first_seen(pl_module, batch), gather=pl_module.all_gather)
+
+    def _first_seen(self, pl_module, batch: dict) -> dict:
+        """Under DDP, DistributedSampler repeats a few items so that every rank gets as
+        many: each dataset index is scored once (its first occurrence over the ranks)."""
+        if pl_module.trainer.world_size == 1 or "index" not in batch:
+            return batch
+        gathered = pl_module.all_gather(batch["index"])  # (world, batch)
+        first = []
+        for i in gathered.reshape(-1).tolist():
+            first.append(i not in self._seen)
+            self._seen.add(i)
+        mine = torch.tensor(first).reshape(gathered.shape)[pl_module.global_rank]
+        return {**batch, "photo_valid": batch["photo_valid"] & mine.to(batch["photo_valid"].device)}
 
     def _end(self, trainer, pl_module, stage: str) -> dict[str, float]:
         if not self._active:

@@ -84,3 +84,28 @@ def test_identity_is_perfectly_faithful_and_a_constant_is_not(synth_root):
     assert truth["l1_truth"] == 0.0 and ident["l1_truth"] > 0.05, "the truth is what the photos are not"
     assert truth["fid_cartoon"] < ident["fid_cartoon"], "the true cartoons are closer in style"
     json.dumps(ident)  # plain floats: written to metrics.json and ablation.csv
+
+
+def test_items_repeated_by_the_distributed_sampler_are_scored_once():
+    """5 val items on 2 ranks: DistributedSampler (no shuffle) gives rank 0 items 0, 2, 4
+    and rank 1 items 1, 3 and 0 again; only the repeat is dropped."""
+    per_rank = {0: [0, 2, 4], 1: [1, 3, 0]}
+
+    class Rank:
+        def __init__(self, r):
+            self.global_rank, self.trainer = r, type("T", (), {"world_size": 2})()
+
+        def all_gather(self, t):
+            return torch.stack([torch.tensor(per_rank[0]), torch.tensor(per_rank[1])])
+
+    kept = {}
+    for r in (0, 1):
+        cb = TranslationMetrics(every_n_epochs=0)
+        cb._seen = set()
+        batch = {"index": torch.tensor(per_rank[r]), "photo_valid": torch.tensor([True, True, True])}
+        kept[r] = cb._first_seen(Rank(r), batch)["photo_valid"].tolist()
+    assert kept == {0: [True, True, True], 1: [True, True, False]}
+    single = {"index": torch.tensor([0, 0]), "photo_valid": torch.tensor([True, False])}
+    one = Rank(0)
+    one.trainer.world_size = 1
+    assert TranslationMetrics(every_n_epochs=0)._first_seen(one, single) is single, "one process: untouched"

@@ -101,7 +101,8 @@ class UnpairedTrainDataset(Dataset):
 class EvalDataset(Dataset):
     """Fixed photos and cartoons for validation/test: item i holds photo i and cartoon i
     (modulo their counts), with `photo_valid`/`cartoon_valid` marking first occurrences
-    so metrics count each image once, and `photo_path`. With `truths` (paired data:
+    so metrics count each image once, `photo_path`, and `index` (i: under DDP the
+    callbacks drop the items DistributedSampler repeats to even out the ranks). With `truths` (paired data:
     the true cartoon of each photo), item i also holds `truth`, photo i's own."""
 
     def __init__(self, photos: list[Path], cartoons: list[Path], transform: A.Compose,
@@ -123,6 +124,7 @@ class EvalDataset(Dataset):
             "photo_valid": i < n_p,
             "cartoon_valid": i < n_c,
             "photo_path": str(self.photo.paths[pi]),
+            "index": i,
         }
         if self.truths is not None:
             item["truth"] = to_tensor(self.transform(image=load_rgb(self.truths[pi], self.min_side))["image"])
