@@ -29,3 +29,30 @@ def test_fp16_overflow_in_the_g_step_skips_only_g_and_the_scale_recovers(tmp_pat
     t = trainer(tmp_path, plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
     t.fit(s, tiny_data(synth_root, epoch_length=2))
     assert moved(g1, s.G), "the next G step trains again"
+
+
+
+
+def _translate_after(tmp_path, root, batches: int, **switches) -> torch.Tensor:
+    """G(x) on a fixed input after `batches` training batches from a seeded init. Outputs,
+    not weights: Adam's first steps move every weight by about lr x sign(grad), so the
+    biases InstanceNorm cancels (gradient ~0, sign noise) differ without changing G."""
+    import lightning as L
+
+    L.seed_everything(0)
+    s = tiny_cyclegan(**switches)
+    if batches:
+        trainer(tmp_path).fit(s, tiny_data(root, epoch_length=2 * batches))
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        return s.G.eval()(s.prep(x)).float()
+
+
+@pytest.mark.parametrize("switch", ["channels_last", pytest.param("compile", marks=pytest.mark.slow)])
+def test_engineering_switches_train_the_same_generator_as_eager(switch, tmp_path, synth_root):
+    start, eager = _translate_after(tmp_path, synth_root, 0), _translate_after(tmp_path, synth_root, 2)
+    other = _translate_after(tmp_path, synth_root, 2, **{switch: True})
+    moved = (eager - start).abs().max().item()
+    worst = (eager - other).abs().max().item()
+    assert moved > 1e-3, "two batches changed G"
+    assert worst < moved / 100, f"{switch}: G(x) differs from eager by {worst:g} (training moved it {moved:g})"
