@@ -145,7 +145,7 @@ def test_holdout_by_name_hash_never_trained_on(tmp_path):
     again = holdout_split(list_images(tmp_path / "photos"), tmp_path / "photos", 10.0)
     assert set(again[1]) == test, "the split is a function of the names"
     batch = next(iter(dm.val_dataloader()))
-    assert set(batch) == {"photo", "cartoon", "photo_valid", "cartoon_valid", "photo_path"}, "unpaired: no truth"
+    assert set(batch) == {"photo", "cartoon", "photo_valid", "cartoon_valid", "photo_path", "index"}, "unpaired: no truth"
     assert {p for p in batch["photo_path"]} <= {str(p) for p in val}, "validation never sees the test split"
     batch = next(iter(dm.test_dataloader()))
     assert {p for p in batch["photo_path"]} <= {str(p) for p in test}
