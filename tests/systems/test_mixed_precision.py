@@ -1,4 +1,5 @@
-"""16-mixed with manual optimization and two optimizers: an overflow skips only its optimizer."""
+"""Engineering switches under manual optimization: 16-mixed skips only the overflowing
+optimizer's step; channels_last trains the same generator as the default layout."""
 
 import pytest
 import torch
@@ -31,8 +32,6 @@ def test_fp16_overflow_in_the_g_step_skips_only_g_and_the_scale_recovers(tmp_pat
     assert moved(g1, s.G), "the next G step trains again"
 
 
-
-
 def _translate_after(tmp_path, root, batches: int, **switches) -> torch.Tensor:
     """G(x) on a fixed input after `batches` training batches from a seeded init. Outputs,
     not weights: Adam's first steps move every weight by about lr x sign(grad), so the
@@ -48,11 +47,11 @@ def _translate_after(tmp_path, root, batches: int, **switches) -> torch.Tensor:
         return s.G.eval()(s.prep(x)).float()
 
 
-@pytest.mark.parametrize("switch", ["channels_last"])  # compile: over 20 min on a loaded 2-core CPU, not run yet
-def test_engineering_switches_train_the_same_generator_as_eager(switch, tmp_path, synth_root):
+def test_channels_last_trains_the_same_generator_as_eager(tmp_path, synth_root):
+    # torch.compile's twin of this test did not finish in 20 min on a loaded 2-core CPU: not claimed
     start, eager = _translate_after(tmp_path, synth_root, 0), _translate_after(tmp_path, synth_root, 2)
-    other = _translate_after(tmp_path, synth_root, 2, **{switch: True})
+    other = _translate_after(tmp_path, synth_root, 2, channels_last=True)
     moved = (eager - start).abs().max().item()
     worst = (eager - other).abs().max().item()
     assert moved > 1e-3, "two batches changed G"
-    assert worst < moved / 100, f"{switch}: G(x) differs from eager by {worst:g} (training moved it {moved:g})"
+    assert worst < moved / 100, f"channels_last: G(x) differs from eager by {worst:g} (training moved it {moved:g})"
