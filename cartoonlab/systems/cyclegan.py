@@ -46,6 +46,11 @@ class CycleGAN(GANSystem):
             AnimeGANv2's; not in CycleGAN, default 0: off), against the high-frequency
             patterns by which G hides the photo for the cycle: on selfie2anime-mini at
             64 px, weights 2 and 5 made them fainter, not gone (docs/real_data_experiments.md).
+        cycle_noise_std: Gaussian noise of this std (images in [-1, 1]) added to G(x)
+            and F(y) before they are translated back for the cycle loss (Bashkirova,
+            Usman, Saenko, "Adversarial self-defense for cycle-consistent GANs",
+            NeurIPS 2019; not in CycleGAN, default 0: off): a faint pattern that hides
+            the photo no longer survives the round trip, so G must keep it visibly.
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
     """
 
@@ -67,6 +72,7 @@ class CycleGAN(GANSystem):
         n_critic: int = 1,
         init_epochs: int = 0,
         tv_weight: float = 0.0,
+        cycle_noise_std: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(init_epochs=init_epochs, **kwargs)
@@ -100,7 +106,7 @@ class CycleGAN(GANSystem):
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:
         hp = self.hparams
         with self.toggled_optimizer(opt_g):
-            terms = {"g_cycle": l1(self.F(fake_y), x) + l1(self.G(fake_x), y)}
+            terms = {"g_cycle": l1(self.F(self.noised(fake_y)), x) + l1(self.G(self.noised(fake_x)), y)}
             if hp.lambda_identity:
                 terms["g_identity"] = l1(self.G(y), y) + l1(self.F(x), x)
             loss = hp.lambda_cycle * (terms["g_cycle"] + hp.lambda_identity * terms.get("g_identity", 0))
@@ -115,6 +121,10 @@ class CycleGAN(GANSystem):
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, loss)
         self.log_terms("train", terms, batch_size=len(x))
+
+    def noised(self, img: torch.Tensor) -> torch.Tensor:
+        std = self.hparams.cycle_noise_std
+        return img + std * torch.randn_like(img) if std else img
 
     def d_step(self, opt_d, x, y, e, fake_y, fake_x) -> None:
         with self.toggled_optimizer(opt_d):
