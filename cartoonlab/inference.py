@@ -29,8 +29,10 @@ from torch import nn
 from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
 from cartoonlab.data.folders import list_images, load_rgb, write_image
 from cartoonlab.data.transforms import to_tensor, to_uint8
+from cartoonlab.tiles import pad_to_stride, translate_tiled
 
 TRUSTED_PREFIX = "cartoonlab.nets."
+OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
 
 def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -67,38 +69,62 @@ def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -
 
 @torch.no_grad()
 def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """G(x) for `[B, 3, H, W]` in [-1, 1] of any H, W: pad to the network's stride
-    (reflection where possible), run, crop back to H x W."""
-    stride = getattr(net, "stride", 4)
+    """G(x) for `[B, 3, H, W]` in [-1, 1] of any H, W: pad to the network's stride, run,
+    crop back to H x W."""
     h, w = x.shape[-2:]
-    # at least 2 strides: InstanceNorm needs more than one value per channel at the bottleneck
-    ph, pw = max(-h % stride, 2 * stride - h), max(-w % stride, 2 * stride - w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    y = net(F.pad(x, (0, pw, 0, ph), mode=mode) if ph or pw else x)
-    return y[..., :h, :w]
+    return net(pad_to_stride(x, getattr(net, "stride", 4)))[..., :h, :w]
 
 
 @torch.no_grad()
-def translate_at(net: nn.Module, x: torch.Tensor, work_side: int | None) -> torch.Tensor:
+def translate_at(net: nn.Module, x: torch.Tensor, work_side: int | None, tile: int | None = None,
+                 overlap: int = OVERLAP) -> torch.Tensor:
     """G(x) computed with the short side resized to `work_side` (None: as is), returned
-    at x's own size. Downscaling is antialiased, like the training data's INTER_AREA."""
+    at x's own size. Downscaling is antialiased, like the training data's INTER_AREA.
+    With `tile`, a working image larger than tile x tile is translated in overlapping
+    tiles (`cartoonlab.tiles`: bounded memory, no visible seams)."""
     h, w = x.shape[-2:]
-    if not work_side or min(h, w) == work_side:
-        return translate(net, x)
-    k = work_side / min(h, w)
-    small = F.interpolate(x, size=(max(1, round(h * k)), max(1, round(w * k))), mode="bilinear",
-                          antialias=True, align_corners=False)
-    y = translate(net, small)
+    k = work_side / min(h, w) if work_side else 1.0
+    small = x if k == 1.0 else F.interpolate(x, size=(max(1, round(h * k)), max(1, round(w * k))),
+                                             mode="bilinear", antialias=True, align_corners=False)
+    if tile and max(small.shape[-2:]) > tile:
+        y = torch.cat([translate_tiled(net, im[None], tile, overlap) for im in small])
+    else:
+        y = translate(net, small)
+    if k == 1.0:
+        return y
     return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
-def memory_needed(net: nn.Module, h: int, w: int, work_side: int | None) -> int:
-    """Rough peak bytes of `translate_at` on an h x w image: five image-sized float copies
-    (input, resized output, clamp, uint8 conversion) and G's first-layer activations,
-    four live at a time, at the working size."""
+def work_size(h: int, w: int, work_side: int | None) -> tuple[int, int]:
     k = work_side / min(h, w) if work_side else 1.0
+    return max(1, round(h * k)), max(1, round(w * k))
+
+
+def bytes_per_pixel(net: nn.Module) -> int:
+    """Rough peak bytes per working pixel of G: its first layer's activations, four live
+    at a time, in float32."""
     first = next((m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)), 64)
-    return int(h * w * 3 * 4 * 5 + h * w * k * k * first * 4 * 4)
+    return first * 4 * 4
+
+
+def memory_needed(net: nn.Module, h: int, w: int, work_side: int | None, tile: int | None = None) -> int:
+    """Rough peak bytes of `translate_at` on an h x w image: five image-sized float copies
+    (input, resized output, clamp, uint8 conversion), the tiles' blending sums at the
+    working size, and G's activations on one tile (or the whole working image)."""
+    wh, ww = work_size(h, w, work_side)
+    net_pixels = min(wh, tile) * min(ww, tile) if tile else wh * ww
+    return int(h * w * 3 * 4 * 5 + (wh * ww * 4 * 4 if tile else 0) + net_pixels * bytes_per_pixel(net))
+
+
+def auto_tile(net: nn.Module, device: str | torch.device) -> int:
+    """The largest tile side (a multiple of 64, 256 to 1024) whose activations take at most
+    a quarter of the free memory (CUDA's free memory, MemAvailable on a CPU)."""
+    free = None
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        free = torch.cuda.mem_get_info(torch.device(device))[0]
+    free = free or available_memory() or 4 * 2**30
+    side = int((free / 4 / bytes_per_pixel(net)) ** 0.5) // 64 * 64
+    return max(256, min(1024, side))
 
 
 def available_memory() -> int | None:
@@ -112,17 +138,20 @@ def available_memory() -> int | None:
     return None
 
 
-def refuse_if_too_large(net: nn.Module, h: int, w: int, work_side: int | None, device: str) -> None:
-    """ValueError, with the size that would fit, when an image would not fit in memory (CPU).
-    Until tiled inference lands, a 24-megapixel photo is refused rather than swapping or
-    being killed by the OOM killer half-way."""
+def refuse_if_too_large(net: nn.Module, h: int, w: int, work_side: int | None, device: str,
+                        tile: int | None = None) -> None:
+    """ValueError, with the size that would fit, when an image would not fit in memory (CPU),
+    rather than swapping or being killed by the OOM killer half-way."""
     have = available_memory() if str(device).startswith("cpu") else None
-    need = memory_needed(net, h, w, work_side)
+    need = memory_needed(net, h, w, work_side, tile)
     if have is None or need <= 0.8 * have:
         return
-    scale = (0.8 * have / need) ** 0.5
+    lo, hi = 0.0, 1.0  # the largest scale that fits (memory is not proportional to area with tiles)
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if memory_needed(net, int(h * mid), int(w * mid), work_side, tile) <= 0.8 * have else (lo, mid)
     raise ValueError(f"{w}x{h} would need about {need / 2**30:.1f} GiB to translate, {have / 2**30:.1f} GiB "
-                     f"is available: downscale it to about {int(w * scale)}x{int(h * scale)} first")
+                     f"is available: downscale it to about {int(w * lo)}x{int(h * lo)} first (--max-side)")
 
 
 @dataclass
@@ -159,23 +188,45 @@ def output_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 
 def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
-                   work_side: int | None | str = "train") -> Translated:
+                   work_side: int | None | str = "train", tile: int | None | str = "auto",
+                   overlap: int = OVERLAP, max_side: int | None = None) -> Translated:
     """Translate one image file, or every image of a folder (mirrored names, PNG).
     `work_side`: "train" (the checkpoint's training size; default), an int, or None
-    (native resolution); outputs always have their input's size. An input that does
-    not decode is skipped and reported (the others are still translated)."""
+    (native resolution); outputs have their input's size, or with `max_side` the input
+    downscaled first so that its longer side is at most that. `tile`: working images
+    larger than tile x tile pixels are translated in overlapping tiles ("auto": the
+    largest tile the free memory allows, `auto_tile`; None: never). An input that does
+    not decode or would not fit in memory is skipped and reported (the others are still
+    translated)."""
     if work_side == "train":
         work_side = getattr(net, "train_size", None)
+    if tile == "auto":
+        tile = auto_tile(net, device)
+    if tile and tile <= 2 * overlap:
+        raise ValueError(f"a tile of {tile} px must be more than twice the overlap ({overlap} px)")
     pairs = output_pairs(Path(src), Path(dst))
     net, done = net.to(device), Translated()
     for inp, out in pairs:
         try:
             with Image.open(inp) as im:  # the header only: refuse before decoding a huge image
-                refuse_if_too_large(net, im.height, im.width, work_side, device)
-            x = to_tensor(load_rgb(inp)).unsqueeze(0).to(device)
+                h, w = fit_within(im.height, im.width, max_side)
+                refuse_if_too_large(net, h, w, work_side, device, tile)
+            x = to_tensor(load_rgb(inp, min_side=min(h, w) if max_side else None)).unsqueeze(0)
+            h, w = fit_within(*x.shape[-2:], max_side)  # after EXIF orientation
+            if (h, w) != tuple(x.shape[-2:]):
+                x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+            x = x.to(device)
         except Exception as err:  # noqa: BLE001 - unreadable or too large: skip, count, name it
             done.skipped[inp] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
             continue
-        write_image(out, to_uint8(translate_at(net, x, work_side)[0]))
+        write_image(out, to_uint8(translate_at(net, x, work_side, tile, overlap)[0]))
         done.written.append(out)
     return done
+
+
+def fit_within(h: int, w: int, max_side: int | None) -> tuple[int, int]:
+    """(h, w) scaled down so that the longer side is at most max_side (never up)."""
+    if not max_side or max(h, w) <= max_side:
+        return h, w
+    k = max_side / max(h, w)
+    return max(1, round(h * k)), max(1, round(w * k))

@@ -125,9 +125,48 @@ def test_tiny_images_translate_and_huge_ones_are_refused_with_a_size_that_fits(t
     cv2.imwrite(str(src / "big.png"), np.zeros((300, 400, 3), np.uint8))
     cv2.imwrite(str(src / "small.png"), np.zeros((30, 40, 3), np.uint8))
     monkeypatch.setattr(inference, "available_memory", lambda: 30 * 40 * 400)  # bytes
-    done = inference.translate_path(net, src, tmp_path / "out", work_side=None)
-    assert [p.name for p in done.written] == ["small.png"]
-    why = done.skipped[src / "big.png"]
-    assert "400x300 would need" in why and "downscale it to about" in why
-    w, h = map(int, why.rsplit("about ", 1)[1].split()[0].split("x"))
-    assert inference.memory_needed(net, h, w, None) <= 0.8 * 30 * 40 * 400 < inference.memory_needed(net, 300, 400, None)
+    for tile in (None, 64):  # whole, and in tiles (less memory, so a larger size fits)
+        done = inference.translate_path(net, src, tmp_path / "out", work_side=None, tile=tile, overlap=16)
+        assert [p.name for p in done.written] == ["small.png"]
+        why = done.skipped[src / "big.png"]
+        assert "400x300 would need" in why and "downscale it to about" in why
+        w, h = map(int, why.rsplit("about ", 1)[1].split()[0].split("x"))
+        assert inference.memory_needed(net, h, w, None, tile) <= 0.8 * 30 * 40 * 400
+        assert inference.memory_needed(net, h + 2, w + 2, None, tile) > 0.8 * 30 * 40 * 400
+
+
+def test_cartoonize_tiles_large_images_and_downscales_with_max_side(tmp_path, capsys):
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from cartoonlab.cli import EXIT_USER, main
+    from cartoonlab.nets.generators import ResnetGenerator
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=4, n_blocks=1)
+    ckpt = tmp_path / "g.ckpt"
+    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+                "cartoonlab": {"generator": {"class_path": "cartoonlab.nets.generators.ResnetGenerator",
+                                             "init_args": {"ngf": 4, "n_blocks": 1}}, "train_size": 16}}, ckpt)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (90, 250, 3), np.uint8)).save(tmp_path / "wide.png")
+
+    def cartoonize(*args):
+        with pytest.raises(SystemExit) as exc:
+            main(["cartoonize", "--ckpt", str(ckpt), "--native", *args])
+        return exc.value.code, capsys.readouterr().err
+
+    outs = {}
+    for tile in ("0", "64"):
+        code, err = cartoonize("--tile", tile, "--overlap", "16", str(tmp_path / "wide.png"), str(tmp_path / tile))
+        assert code == 0, err
+        outs[tile] = np.asarray(Image.open(tmp_path / tile / "wide.png"), np.float32)
+        assert outs[tile].shape == (90, 250, 3), "output at the input's size"
+    assert np.abs(outs["0"] - outs["64"]).mean() < 8, "tiled is close to untiled (0-255 scale)"
+    code, err = cartoonize("--max-side", "100", str(tmp_path / "wide.png"), str(tmp_path / "small"))
+    assert code == 0 and Image.open(tmp_path / "small" / "wide.png").size == (100, 36)
+    code, err = cartoonize("--tile", "10", str(tmp_path / "wide.png"), str(tmp_path / "x"))
+    assert code != 0 and "at least 32 px" in err
+    code, err = cartoonize("--tile", "64", "--overlap", "32", str(tmp_path / "wide.png"), str(tmp_path / "x"))
+    assert code == EXIT_USER and "more than twice the overlap" in err.strip().splitlines()[-1]

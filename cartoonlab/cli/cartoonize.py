@@ -21,19 +21,37 @@ def register(parser: argparse.ArgumentParser) -> None:
                        "from the checkpoint); the output keeps the input's size")
     scale.add_argument("--native", action="store_true",
                        help="translate at the input's native resolution (strokes come out smaller)")
+    parser.add_argument("--tile", type=tile_arg, default="auto", metavar="PX",
+                        help="translate working images larger than PX x PX in overlapping tiles (bounded memory, "
+                        "blended seams); default auto: the largest tile free memory allows; 0: never tile")
+    parser.add_argument("--overlap", type=int_at_least(0), default=None, metavar="PX",
+                        help="pixels shared by neighbouring tiles (default 64)")
+    parser.add_argument("--max-side", type=int_at_least(8), default=None, metavar="PX",
+                        help="downscale inputs first so that their longer side is at most PX (faster; the "
+                        "output then has that size)")
     parser.set_defaults(func=run)
+
+
+def tile_arg(text: str) -> int | str | None:
+    if text == "auto":
+        return text
+    value = int_at_least(0)(text)
+    if value and value < 32:
+        raise argparse.ArgumentTypeError(f"{text}: a tile must be at least 32 px (or 0: no tiling, or auto)")
+    return value or None
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from cartoonlab.inference import load_generator, translate_path
+    from cartoonlab.inference import OVERLAP, load_generator, translate_path
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     work_side = None if args.native else (args.size or "train")
     # refused outputs (overwrite, collision, no images) raise ValueError: the CLI's error policy
     done = translate_path(load_generator(args.ckpt), args.input, args.output, device=device,
-                          work_side=work_side)
+                          work_side=work_side, tile=args.tile, max_side=args.max_side,
+                          overlap=OVERLAP if args.overlap is None else args.overlap)
     for path, why in done.skipped.items():
         print(f"cartoonize: skipped {path}: {why}", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"
