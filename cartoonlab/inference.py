@@ -18,6 +18,7 @@ translates at the native resolution instead.
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,37 +30,67 @@ from torch import nn
 from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
 from cartoonlab.data.folders import list_images, load_rgb, write_image
 from cartoonlab.data.transforms import to_tensor, to_uint8
+from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
 from cartoonlab.tiles import pad_to_stride, translate_tiled
 
 TRUSTED_PREFIX = "cartoonlab.nets."
 OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
 
-def load_generator(ckpt: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """The generator of a cartoonlab checkpoint, in eval mode; `train_size` on it is
-    the short side it was trained at (None for checkpoints that do not record it)."""
-    state = read_checkpoint(ckpt, map_location)
+def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The generator of a cartoonlab checkpoint (`.ckpt`) or of a file `cartoonlab export`
+    wrote (`.safetensors`, TorchScript `.pt`, `.onnx`), in eval mode; `train_size` on it is
+    the short side it was trained at (None where unknown). Every format takes and returns
+    `[B, 3, H, W]` RGB in [-1, 1]."""
+    suffix = Path(path).suffix.lower()
+    if suffix in EXPORTED:
+        return EXPORTED[suffix](path, map_location)
+    state = read_checkpoint(path, map_location)
     meta = state.get("cartoonlab")
+    prefix = meta.get("generator_prefix", "G.") if isinstance(meta, dict) else "G."
+    weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    return build_generator(path, meta, weights)
+
+
+def load_safetensors(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """A generator from `cartoonlab export --format safetensors` (weights + spec metadata)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get(META_FILE, "null"))
+        weights = load_file(str(path), device=str(map_location))
+    except (SafetensorError, ValueError) as e:
+        raise NotACheckpointError(path, f"not a readable safetensors file ({e})") from e
+    return build_generator(path, meta, weights)
+
+
+EXPORTED = {".safetensors": load_safetensors, ".pt": load_torchscript, ".ts": load_torchscript,
+            ".onnx": load_onnx}
+
+
+def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """A cartoonlab network from its recorded spec (`meta["generator"]`: class path and
+    constructor arguments) and weights, both checked before anything is built."""
     spec = meta.get("generator") if isinstance(meta, dict) else None
     if not isinstance(spec, dict) or not isinstance(spec.get("init_args"), dict):
-        raise NotACheckpointError(ckpt, "no generator spec: not written by `cartoonlab fit`")
+        raise NotACheckpointError(path, "no generator spec: not written by `cartoonlab fit` or `export`")
     module, _, name = str(spec.get("class_path")).rpartition(".")
     if not spec["class_path"].startswith(TRUSTED_PREFIX):
         raise ValueError(f"refusing to build {spec['class_path']}: only {TRUSTED_PREFIX}* networks")
-    prefix = meta.get("generator_prefix", "G.")
-    weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
     try:
         cls = getattr(importlib.import_module(module), name)
         with torch.device("meta"):  # the spec's shapes, checked against the weights before allocating
             shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
     except (ImportError, AttributeError, TypeError, ValueError) as e:
-        raise NotACheckpointError(ckpt, f"its generator spec {spec['class_path']}({spec['init_args']}) "
+        raise NotACheckpointError(path, f"its generator spec {spec['class_path']}({spec['init_args']}) "
                                   f"cannot be built by this cartoonlab: {e}") from e
     if shapes != {k: v.shape for k, v in weights.items()}:
-        raise NotACheckpointError(ckpt, f"its generator spec {spec['init_args']} does not match its weights")
+        raise NotACheckpointError(path, f"its generator spec {spec['init_args']} does not match its weights")
     bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise ValueError(f"{ckpt}: the generator's weights are not finite ({bad[0]}, {len(bad)} tensor(s) "
+        raise ValueError(f"{path}: the generator's weights are not finite ({bad[0]}, {len(bad)} tensor(s) "
                          "with NaN or Inf): the run diverged; use an earlier checkpoint")
     net = cls(**spec["init_args"])
     net.load_state_dict(weights)

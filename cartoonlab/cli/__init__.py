@@ -13,11 +13,12 @@ import pickle
 import re
 import sys
 
-from cartoonlab.cli import ablation, cartoonize, data, metrics
+from cartoonlab.cli import ablation, cartoonize, data, export, metrics
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-GROUPS = {"data": data, "metrics": metrics, "cartoonize": cartoonize, "ablation": ablation}
+GROUPS = {"data": data, "metrics": metrics, "cartoonize": cartoonize, "export": export,
+          "ablation": ablation}
 
 
 def build_parser() -> argparse.ArgumentParser:

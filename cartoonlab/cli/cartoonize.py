@@ -11,7 +11,12 @@ HELP = "translate an image or a folder with a trained generator (output at the i
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="a checkpoint written by `cartoonlab fit`")
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--weights", metavar="PTH", help="a released CartoonGAN style, e.g. Hayao_net_G_float.pth "
+                       "(the first author's PyTorch weights; see `cartoonlab.released`); use with --native "
+                       "--max-side 450 for the released script's scale")
+    model.add_argument("--ckpt", help="a checkpoint written by `cartoonlab fit`, or a generator from `cartoonlab export` "
+                        "(.safetensors, TorchScript .pt, .onnx)")
     parser.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
     parser.add_argument("output", metavar="OUTPUT", help="output file (for one image) or folder")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
@@ -45,11 +50,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from cartoonlab.inference import OVERLAP, load_generator, translate_path
+    from cartoonlab.released import load_released
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     work_side = None if args.native else (args.size or "train")
     # refused outputs (overwrite, collision, no images) raise ValueError: the CLI's error policy
-    done = translate_path(load_generator(args.ckpt), args.input, args.output, device=device,
+    net = load_released(args.weights) if args.weights else load_generator(args.ckpt)
+    done = translate_path(net, args.input, args.output, device=device,
                           work_side=work_side, tile=args.tile, max_side=args.max_side,
                           overlap=OVERLAP if args.overlap is None else args.overlap)
     for path, why in done.skipped.items():

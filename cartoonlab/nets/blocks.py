@@ -9,20 +9,24 @@ from typing import Literal
 import torch
 from torch import nn
 
-Norm = Literal["batch", "instance", "none"]
+Norm = Literal["batch", "instance", "instance_affine", "none"]
 Activation = Literal["relu", "leaky_relu"]
 Upsample = Literal["transposed", "resize_conv"]
 
 
 def norm_layer(kind: Norm, channels: int) -> nn.Module:
-    """BatchNorm; InstanceNorm without affine or running stats (CycleGAN reference); or none."""
+    """BatchNorm; InstanceNorm without affine or running stats (CycleGAN reference);
+    "instance_affine": InstanceNorm with a learned scale and shift and eps 1e-9, the
+    CartoonGAN author's released test network (`cartoonlab.released`); or none."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "instance_affine":
+        return nn.InstanceNorm2d(channels, eps=1e-9, affine=True, track_running_stats=False)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}; use batch, instance or none")
+    raise ValueError(f"unknown norm {kind!r}; use batch, instance, instance_affine or none")
 
 
 def activation(kind: Activation, slope: float = 0.01) -> nn.Module:

@@ -1,0 +1,24 @@
+"""`cartoonlab export --ckpt RUN.ckpt --format torchscript|onnx|safetensors OUT`."""
+
+from __future__ import annotations
+
+import argparse
+
+FORMATS = ("torchscript", "onnx", "safetensors")  # export.FORMATS' keys (without importing torch here)
+HELP = "write a checkpoint's generator as TorchScript, ONNX or safetensors (cartoonize reads all three)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="a checkpoint written by `cartoonlab fit`")
+    parser.add_argument("--format", required=True, choices=FORMATS,
+                        help="torchscript and onnx take RGB in [0, 1] of any size (normalization inside); "
+                        "safetensors holds the weights and the generator spec")
+    parser.add_argument("output", metavar="OUT", help="the file to write (or a folder)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cartoonlab.export import export
+
+    print(f"wrote {export(args.ckpt, args.format, args.output)}")
+    return 0

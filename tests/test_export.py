@@ -1,0 +1,79 @@
+"""`cartoonlab export`: each format's output equals the checkpoint's generator, and cartoonize reads it."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cartoonlab.cli import EXIT_USER, main
+from cartoonlab.cli.export import FORMATS as CLI_FORMATS
+from cartoonlab.export import FORMATS, export
+from cartoonlab.inference import load_generator, translate
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+@pytest.fixture(params=[("ResnetGenerator", {"ngf": 4, "n_blocks": 1}),  # InstanceNorm (CycleGAN)
+                        ("CartoonGANGenerator", {"ngf": 4, "n_blocks": 1})])  # BatchNorm (paper)
+def ckpt(request, tmp_path):
+    from cartoonlab.nets import generators
+
+    name, args = request.param
+    torch.manual_seed(0)
+    net = getattr(generators, name)(**args)
+    for m in net.modules():  # BatchNorm statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "run.ckpt"
+    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+                "cartoonlab": {"generator": net.config, "train_size": 16}}, path)
+    return path
+
+
+def test_cli_lists_the_formats_export_writes():
+    assert CLI_FORMATS == tuple(FORMATS)
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_exported_generator_equals_the_checkpoint_at_any_size(ckpt, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    ref = load_generator(ckpt)
+    out = export(ckpt, fmt, tmp_path)
+    assert out.name == "run" + FORMATS[fmt] and not list(tmp_path.glob(".*.tmp"))
+    net = load_generator(out)
+    assert net.train_size == 16
+    torch.manual_seed(1)
+    for shape in [(1, 3, 32, 32), (2, 3, 37, 50), (1, 3, 24, 61)]:  # dynamic batch, height and width
+        x = torch.rand(*shape) * 2 - 1
+        assert torch.allclose(translate(net, x), translate(ref, x).clamp(-1, 1), atol=1e-4), (fmt, shape)
+
+
+def test_cartoonize_reads_exported_files_and_export_refuses_bad_outputs(ckpt, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 52, 3), np.uint8)).save(tmp_path / "a.png")
+    outs = {}
+    for fmt in ("ckpt", *FORMATS):
+        model = ckpt
+        if fmt != "ckpt":
+            with pytest.raises(SystemExit) as exc:
+                main(["export", "--ckpt", str(ckpt), "--format", fmt, str(tmp_path / f"g{FORMATS[fmt]}")])
+            assert exc.value.code == 0, capsys.readouterr().err
+            model = tmp_path / f"g{FORMATS[fmt]}"
+        with pytest.raises(SystemExit) as exc:
+            main(["cartoonize", "--ckpt", str(model), str(tmp_path / "a.png"), str(tmp_path / f"{fmt}.png")])
+        assert exc.value.code == 0, capsys.readouterr().err
+        outs[fmt] = np.asarray(Image.open(tmp_path / f"{fmt}.png"), np.int16)
+    for fmt in FORMATS:
+        assert np.abs(outs[fmt] - outs["ckpt"]).max() <= 1, fmt  # uint8 rounding
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--ckpt", str(ckpt), "--format", "torchscript", str(tmp_path / "g.onnx")])
+    assert exc.value.code == EXIT_USER and "must end in .pt" in capsys.readouterr().err
+    for suffix, why in [(".onnx", "is not an ONNX model"), (".pt", "is not a TorchScript archive"),
+                        (".safetensors", "is not a checkpoint")]:  # files that are not exports
+        fake = (tmp_path / "fake").with_suffix(suffix)
+        fake.write_bytes(b"not a model")
+        with pytest.raises(SystemExit) as exc:
+            main(["cartoonize", "--ckpt", str(fake), str(tmp_path / "a.png"), str(tmp_path / "x.png")])
+        assert exc.value.code == EXIT_USER and why in capsys.readouterr().err.strip().splitlines()[-1]
