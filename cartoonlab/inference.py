@@ -220,7 +220,7 @@ def output_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
                    work_side: int | None | str = "train", tile: int | None | str = "auto",
-                   overlap: int = OVERLAP, max_side: int | None = None) -> Translated:
+                   overlap: int = OVERLAP, max_side: int | None = None, show_progress: bool = False) -> Translated:
     """Translate one image file, or every image of a folder (mirrored names, PNG).
     `work_side`: "train" (the checkpoint's training size; default), an int, or None
     (native resolution); outputs have their input's size, or with `max_side` the input
@@ -229,15 +229,10 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     largest tile the free memory allows, `auto_tile`; None: never). An input that does
     not decode or would not fit in memory is skipped and reported (the others are still
     translated)."""
-    if work_side == "train":
-        work_side = getattr(net, "train_size", None)
-    if tile == "auto":
-        tile = auto_tile(net, device)
-    if tile and tile <= 2 * overlap:
-        raise ValueError(f"a tile of {tile} px must be more than twice the overlap ({overlap} px)")
+    work_side, tile = resolve(net, work_side, tile, overlap, device)
     pairs = output_pairs(Path(src), Path(dst))
     net, done = net.to(device), Translated()
-    for inp, out in pairs:
+    for inp, out in progress(pairs, show_progress and len(pairs) > 1, "image"):
         try:
             with Image.open(inp) as im:  # the header only: refuse before decoding a huge image
                 h, w = fit_within(im.height, im.width, max_side)
@@ -253,6 +248,25 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
         write_image(out, to_uint8(translate_at(net, x, work_side, tile, overlap)[0]))
         done.written.append(out)
     return done
+
+
+def resolve(net: nn.Module, work_side: int | None | str, tile: int | None | str, overlap: int,
+            device: str) -> tuple[int | None, int | None]:
+    """`work_side` "train" -> the net's training size; `tile` "auto" -> `auto_tile`; checked."""
+    if work_side == "train":
+        work_side = getattr(net, "train_size", None)
+    if tile == "auto":
+        tile = auto_tile(net, device)
+    if tile and tile <= 2 * overlap:
+        raise ValueError(f"a tile of {tile} px must be more than twice the overlap ({overlap} px)")
+    return work_side, tile
+
+
+def progress(items: list, enabled: bool, unit: str):
+    """items, with a progress bar on stderr when enabled."""
+    from tqdm import tqdm
+
+    return tqdm(items, unit=unit, disable=not enabled, desc="cartoonize")
 
 
 def fit_within(h: int, w: int, max_side: int | None) -> tuple[int, int]:

@@ -7,7 +7,7 @@ import sys
 
 from cartoonlab.cli.args import int_at_least
 
-HELP = "translate an image or a folder with a trained generator (output at the input's own size)"
+HELP = "translate an image, a folder or a video with a trained generator (output at the input's own size)"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +17,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                        "--max-side 450 for the released script's scale")
     model.add_argument("--ckpt", help="a checkpoint written by `cartoonlab fit`, or a generator from `cartoonlab export` "
                         "(.safetensors, TorchScript .pt, .onnx)")
-    parser.add_argument("input", metavar="INPUT", help="an image file or a folder of images")
-    parser.add_argument("output", metavar="OUTPUT", help="output file (for one image) or folder")
+    parser.add_argument("input", metavar="INPUT", help="an image file, a folder of images, or a video "
+                        "(.mp4 .mov .mkv .avi .webm .m4v: frame rate and audio kept; needs PyAV)")
+    parser.add_argument("output", metavar="OUTPUT", help="output file (for one image or a video) or folder")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--size", type=int_at_least(8), default=None, metavar="PX",
@@ -49,16 +50,26 @@ def tile_arg(text: str) -> int | str | None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from cartoonlab.inference import OVERLAP, load_generator, translate_path
+    from cartoonlab import inference, video
     from cartoonlab.released import load_released
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     work_side = None if args.native else (args.size or "train")
+    overlap = inference.OVERLAP if args.overlap is None else args.overlap
     # refused outputs (overwrite, collision, no images) raise ValueError: the CLI's error policy
-    net = load_released(args.weights) if args.weights else load_generator(args.ckpt)
-    done = translate_path(net, args.input, args.output, device=device,
-                          work_side=work_side, tile=args.tile, max_side=args.max_side,
-                          overlap=OVERLAP if args.overlap is None else args.overlap)
+    net = load_released(args.weights) if args.weights else inference.load_generator(args.ckpt)
+    if video.is_video(args.input):
+        if args.max_side:
+            raise ValueError("--max-side applies to images; a video keeps its frame size")
+        side, tile = inference.resolve(net, work_side, args.tile, overlap, device)
+        n = video.translate_video(net.to(device), args.input, args.output, device=device,
+                                  translate=lambda g, x: inference.translate_at(g, x, side, tile, overlap),
+                                  progress=sys.stderr.isatty())
+        print(f"wrote {n} frame(s) to {args.output}")
+        return 0 if n else 1
+    done = inference.translate_path(net, args.input, args.output, device=device, work_side=work_side,
+                                    tile=args.tile, max_side=args.max_side, overlap=overlap,
+                                    show_progress=sys.stderr.isatty())
     for path, why in done.skipped.items():
         print(f"cartoonize: skipped {path}: {why}", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"
