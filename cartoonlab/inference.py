@@ -22,18 +22,21 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
-from cartoonlab.data.folders import list_images, load_rgb, write_image
+from cartoonlab.data.folders import list_images, load_alpha, load_rgb, write_image
 from cartoonlab.data.transforms import to_tensor, to_uint8
 from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
 from cartoonlab.tiles import pad_to_stride, translate_tiled
 
 TRUSTED_PREFIX = "cartoonlab.nets."
+ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
 OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
 
@@ -193,8 +196,8 @@ class Translated:
     skipped: dict[Path, str] = field(default_factory=dict)
 
 
-def output_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
-    """(input, output) for a file or a folder (mirrored names, PNG). Refuses, with a
+def output_pairs(src: Path, dst: Path, ext: str = ".png") -> list[tuple[Path, Path]]:
+    """(input, output) for a file or a folder (mirrored names, `ext`). Refuses, with a
     ValueError naming the files, whatever would overwrite an input, write into the
     input folder, or map two inputs to one output (`x.jpg` and `x.png`)."""
     if src.is_dir():
@@ -202,11 +205,11 @@ def output_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
         if d == s or s in d.parents:
             raise ValueError(f"output folder {dst} is (inside) the input folder {src}: inputs would be "
                              "overwritten or translated again on the next run; choose another folder")
-        pairs = [(p, dst / p.relative_to(src).with_suffix(".png")) for p in list_images(src)]
+        pairs = [(p, dst / p.relative_to(src).with_suffix(ext)) for p in list_images(src)]
         if not pairs:
             raise ValueError(f"no image files in {src}")
     else:
-        out = dst / (src.stem + ".png") if dst.is_dir() or not dst.suffix else dst
+        out = dst / (src.stem + ext) if dst.is_dir() or not dst.suffix else dst
         if out.resolve() == src.resolve():
             raise ValueError(f"output {out} is the input file; choose another name")
         pairs = [(src, out)]
@@ -220,8 +223,11 @@ def output_pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
                    work_side: int | None | str = "train", tile: int | None | str = "auto",
-                   overlap: int = OVERLAP, max_side: int | None = None, show_progress: bool = False) -> Translated:
-    """Translate one image file, or every image of a folder (mirrored names, PNG).
+                   overlap: int = OVERLAP, max_side: int | None = None, show_progress: bool = False,
+                   ext: str = ".png") -> Translated:
+    """Translate one image file, or every image of a folder (mirrored names; the format
+    by the output file's extension, or `ext` for folders). An alpha channel is kept: the
+    image is translated over white and its alpha written back (formats that have one).
     `work_side`: "train" (the checkpoint's training size; default), an int, or None
     (native resolution); outputs have their input's size, or with `max_side` the input
     downscaled first so that its longer side is at most that. `tile`: working images
@@ -230,7 +236,7 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     not decode or would not fit in memory is skipped and reported (the others are still
     translated)."""
     work_side, tile = resolve(net, work_side, tile, overlap, device)
-    pairs = output_pairs(Path(src), Path(dst))
+    pairs = output_pairs(Path(src), Path(dst), ext)
     net, done = net.to(device), Translated()
     for inp, out in progress(pairs, show_progress and len(pairs) > 1, "image"):
         try:
@@ -242,10 +248,14 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
             if (h, w) != tuple(x.shape[-2:]):
                 x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
             x = x.to(device)
+            alpha = load_alpha(inp) if out.suffix.lower() in ALPHA_FORMATS else None
         except Exception as err:  # noqa: BLE001 - unreadable or too large: skip, count, name it
             done.skipped[inp] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
             continue
-        write_image(out, to_uint8(translate_at(net, x, work_side, tile, overlap)[0]))
+        rgb = to_uint8(translate_at(net, x, work_side, tile, overlap)[0])
+        if alpha is not None:
+            rgb = np.dstack([rgb, cv2.resize(alpha, rgb.shape[1::-1], interpolation=cv2.INTER_AREA)])
+        write_image(out, rgb)
         done.written.append(out)
     return done
 

@@ -170,3 +170,31 @@ def test_cartoonize_tiles_large_images_and_downscales_with_max_side(tmp_path, ca
     assert code != 0 and "at least 32 px" in err
     code, err = cartoonize("--tile", "64", "--overlap", "32", str(tmp_path / "wide.png"), str(tmp_path / "x"))
     assert code == EXIT_USER and "more than twice the overlap" in err.strip().splitlines()[-1]
+
+
+def test_alpha_is_kept_and_folder_formats_follow_ext(tmp_path, capsys):
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from cartoonlab.cli import main
+    from cartoonlab.nets.generators import ResnetGenerator
+
+    net = ResnetGenerator(ngf=4, n_blocks=1)
+    ckpt = tmp_path / "g.ckpt"
+    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+                "cartoonlab": {"generator": net.config, "train_size": 16}}, ckpt)
+    src = tmp_path / "in"
+    src.mkdir()
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3], rgba[:, 15:, 3] = 120, 255  # left half transparent
+    Image.fromarray(rgba, "RGBA").save(src / "logo.png")
+    Image.new("RGB", (30, 20), (10, 200, 30)).save(src / "photo.jpg")
+    for ext in ("png", "jpg"):
+        with pytest.raises(SystemExit) as exc:
+            main(["cartoonize", "--ckpt", str(ckpt), "--ext", ext, str(src), str(tmp_path / ext)])
+        assert exc.value.code == 0, capsys.readouterr().err
+        assert sorted(p.name for p in (tmp_path / ext).iterdir()) == [f"logo.{ext}", f"photo.{ext}"]
+    out = Image.open(tmp_path / "png" / "logo.png")
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3]), "alpha written back"
+    assert Image.open(tmp_path / "jpg" / "logo.jpg").mode == "RGB", "no alpha in JPEG"

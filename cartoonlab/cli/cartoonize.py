@@ -35,6 +35,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-side", type=int_at_least(8), default=None, metavar="PX",
                         help="downscale inputs first so that their longer side is at most PX (faster; the "
                         "output then has that size)")
+    parser.add_argument("--ext", default="png", type=lambda t: t.lower().lstrip("."),
+                        choices=["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"],
+                        help="output format of a folder's images (default png; one file: by OUTPUT's extension)")
     parser.set_defaults(func=run)
 
 
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if n else 1
     done = inference.translate_path(net, args.input, args.output, device=device, work_side=work_side,
                                     tile=args.tile, max_side=args.max_side, overlap=overlap,
-                                    show_progress=sys.stderr.isatty())
+                                    show_progress=sys.stderr.isatty(), ext=f".{args.ext}")
     for path, why in done.skipped.items():
         print(f"cartoonize: skipped {path}: {why}", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"

@@ -80,6 +80,15 @@ def to_rgb(im: Image.Image) -> np.ndarray:
     return np.array(im.convert("RGB"))  # writable: torch.from_numpy needs it
 
 
+def load_alpha(path: str | Path) -> np.ndarray | None:
+    """The alpha channel (HxW uint8, EXIF orientation applied) of an image that has one."""
+    with Image.open(path) as im:
+        if not (im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info)):
+            return None
+        im = ImageOps.exif_transpose(im) or im
+        return np.array(im.convert("RGBA"))[..., 3]
+
+
 def limit_decode(im: Image.Image, path: str | Path, min_side: int | None = None) -> None:
     """Before `im.load()`: a large JPEG is set to decode reduced (DCT scaling) to at
     least `min_side`; an image whose decode would still exceed `MAX_PIXELS` raises
@@ -227,9 +236,10 @@ def _mode_kinds(mode: str) -> dict[str, bool]:
 def write_image(path: Path, rgb) -> None:
     """Encode by the extension and write atomically (temporary file, then rename),
     through Python's file API: any file name the OS accepts works, and a failed
-    write raises instead of passing silently."""
+    write raises instead of passing silently. `rgb`: HxWx3, or HxWx4 with alpha."""
     try:
-        ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        code = cv2.COLOR_RGBA2BGRA if rgb.shape[-1] == 4 else cv2.COLOR_RGB2BGR
+        ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, code))
     except cv2.error:
         ok = False
     if not ok:
