@@ -23,16 +23,18 @@ from torch import nn
 
 from cartoonlab.exported import CONVENTION, META_FILE, BakedGenerator
 from cartoonlab.inference import load_generator
+from cartoonlab.released import load_released
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "safetensors": ".safetensors"}
 
 
-def export(ckpt: str | Path, fmt: str, out: str | Path) -> Path:
+def export(ckpt: str | Path, fmt: str, out: str | Path, released: bool = False) -> Path:
     """Write the generator of `ckpt` in `fmt` to `out` (a file, or a folder to put
-    `<ckpt stem><suffix>` in); the path written."""
+    `<ckpt stem><suffix>` in); the path written. `released`: `ckpt` is one of the
+    CartoonGAN author's released styles (`cartoonlab.released`), converted first."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
-    net = load_generator(ckpt)
+    net = load_released(ckpt) if released else load_generator(ckpt)
     out = Path(out)
     out = out / (Path(ckpt).stem + FORMATS[fmt]) if out.is_dir() else out
     if out.suffix.lower() != FORMATS[fmt]:

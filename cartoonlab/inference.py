@@ -224,7 +224,7 @@ def output_pairs(src: Path, dst: Path, ext: str = ".png") -> list[tuple[Path, Pa
 def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
                    work_side: int | None | str = "train", tile: int | None | str = "auto",
                    overlap: int = OVERLAP, max_side: int | None = None, show_progress: bool = False,
-                   ext: str = ".png") -> Translated:
+                   ext: str = ".png", batch_size: int = 8) -> Translated:
     """Translate one image file, or every image of a folder (mirrored names; the format
     by the output file's extension, or `ext` for folders). An alpha channel is kept: the
     image is translated over white and its alpha written back (formats that have one).
@@ -232,32 +232,80 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     (native resolution); outputs have their input's size, or with `max_side` the input
     downscaled first so that its longer side is at most that. `tile`: working images
     larger than tile x tile pixels are translated in overlapping tiles ("auto": the
-    largest tile the free memory allows, `auto_tile`; None: never). An input that does
-    not decode or would not fit in memory is skipped and reported (the others are still
-    translated)."""
+    largest tile the free memory allows, `auto_tile`; None: never). Consecutive images of
+    one size go through G together, up to `batch_size` of them and at most one tile's
+    pixels in all (untiled: 1024 x 1024); G is per-image in eval mode, so batching
+    changes no output.
+    An input that does not decode or would not fit in memory is skipped and reported (the
+    others are still translated)."""
     work_side, tile = resolve(net, work_side, tile, overlap, device)
     pairs = output_pairs(Path(src), Path(dst), ext)
-    net, done = net.to(device), Translated()
+    net, done, batch = net.to(device), Translated(), []
+
+    def flush() -> None:
+        if batch:
+            y = translate_at(net, torch.cat([x for _, x, _ in batch]), work_side, tile, overlap)
+            for (out, _, alpha), rgb in zip(batch, y):
+                write_translation(out, to_uint8(rgb), alpha)
+                done.written.append(out)
+            batch.clear()
+
     for inp, out in progress(pairs, show_progress and len(pairs) > 1, "image"):
         try:
-            with Image.open(inp) as im:  # the header only: refuse before decoding a huge image
-                h, w = fit_within(im.height, im.width, max_side)
-                refuse_if_too_large(net, h, w, work_side, device, tile)
-            x = to_tensor(load_rgb(inp, min_side=min(h, w) if max_side else None)).unsqueeze(0)
-            h, w = fit_within(*x.shape[-2:], max_side)  # after EXIF orientation
-            if (h, w) != tuple(x.shape[-2:]):
-                x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-            x = x.to(device)
-            alpha = load_alpha(inp) if out.suffix.lower() in ALPHA_FORMATS else None
+            x, alpha = read_input(net, inp, out, work_side, device, tile, max_side)
         except Exception as err:  # noqa: BLE001 - unreadable or too large: skip, count, name it
             done.skipped[inp] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
             continue
-        rgb = to_uint8(translate_at(net, x, work_side, tile, overlap)[0])
-        if alpha is not None:
-            rgb = np.dstack([rgb, cv2.resize(alpha, rgb.shape[1::-1], interpolation=cv2.INTER_AREA)])
-        write_image(out, rgb)
-        done.written.append(out)
+        if batch and not fits_batch(batch[0][1], x, len(batch), batch_size, work_side, tile):
+            flush()
+        batch.append((out, x, alpha))
+    flush()
     return done
+
+
+def translate_video_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
+                         work_side: int | None | str = "train", tile: int | None | str = "auto",
+                         overlap: int = OVERLAP, show_progress: bool = False) -> int:
+    """Translate every frame of a video into `dst` like a still image (`work_side`, `tile`
+    as in `translate_path`), streaming, frame rate and audio kept (`cartoonlab.video`,
+    needs PyAV); the number of frames written."""
+    from cartoonlab import video
+
+    work_side, tile = resolve(net, work_side, tile, overlap, device)
+    return video.translate_video(net.to(device), src, dst, device=device, progress=show_progress,
+                                 translate=lambda g, x: translate_at(g, x, work_side, tile, overlap))
+
+
+def read_input(net: nn.Module, inp: Path, out: Path, work_side: int | None, device: str, tile: int | None,
+               max_side: int | None) -> tuple[torch.Tensor, np.ndarray | None]:
+    """`[1, 3, H, W]` in [-1, 1] on `device` (EXIF orientation applied, downscaled to
+    `max_side`) and the alpha channel when `out`'s format keeps one. Raises ValueError for
+    an image too large to translate, before decoding it."""
+    with Image.open(inp) as im:  # the header only: refuse before decoding a huge image
+        h, w = fit_within(im.height, im.width, max_side)
+        refuse_if_too_large(net, h, w, work_side, device, tile)
+    x = to_tensor(load_rgb(inp, min_side=min(h, w) if max_side else None)).unsqueeze(0)
+    h, w = fit_within(*x.shape[-2:], max_side)  # after EXIF orientation
+    if (h, w) != tuple(x.shape[-2:]):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+    alpha = load_alpha(inp) if out.suffix.lower() in ALPHA_FORMATS else None
+    return x.to(device), alpha
+
+
+def fits_batch(first: torch.Tensor, x: torch.Tensor, n: int, batch_size: int, work_side: int | None,
+               tile: int | None) -> bool:
+    """Whether x joins a batch of n images like `first`: same size, fewer than batch_size,
+    and their working pixels together within one tile's (untiled: 1024 x 1024)."""
+    if x.shape != first.shape or n >= batch_size:
+        return False
+    wh, ww = work_size(*x.shape[-2:], work_side)
+    return (n + 1) * wh * ww <= (tile or 1024) ** 2
+
+
+def write_translation(out: Path, rgb: np.ndarray, alpha: np.ndarray | None) -> None:
+    if alpha is not None:
+        rgb = np.dstack([rgb, cv2.resize(alpha, rgb.shape[1::-1], interpolation=cv2.INTER_AREA)])
+    write_image(out, rgb)
 
 
 def resolve(net: nn.Module, work_side: int | None | str, tile: int | None | str, overlap: int,

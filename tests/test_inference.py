@@ -198,3 +198,32 @@ def test_alpha_is_kept_and_folder_formats_follow_ext(tmp_path, capsys):
     out = Image.open(tmp_path / "png" / "logo.png")
     assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3]), "alpha written back"
     assert Image.open(tmp_path / "jpg" / "logo.jpg").mode == "RGB", "no alpha in JPEG"
+
+
+def test_same_size_images_are_batched_and_outputs_equal_one_at_a_time(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cartoonlab.inference import translate_path
+    from cartoonlab.nets.generators import ResnetGenerator
+
+    torch.manual_seed(0)
+    net = ResnetGenerator(ngf=4, n_blocks=1).eval()
+    sizes = []
+    net.register_forward_pre_hook(lambda m, args: sizes.append(tuple(args[0].shape)))
+    src, rng = tmp_path / "in", np.random.default_rng(0)
+    src.mkdir()
+    for name, (w, h) in zip("abcdef", [(24, 16)] * 3 + [(16, 24)] + [(24, 16)] * 2):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(src / f"{name}.png")
+    (src / "c2.png").write_bytes(b"not an image")  # skipped, does not break the batch
+    batched = translate_path(net, src, tmp_path / "batched", work_side=None, tile=None, batch_size=2)
+    assert [s[0] for s in sizes] == [2, 1, 1, 2], "runs of one size, at most batch_size, in file order"
+    single = translate_path(net, src, tmp_path / "single", work_side=None, tile=None, batch_size=1)
+    assert len(batched.written) == len(single.written) == 6 and list(batched.skipped) == list(single.skipped)
+    for out in batched.written:
+        a = np.asarray(Image.open(out), np.int16)
+        b = np.asarray(Image.open(tmp_path / "single" / out.name), np.int16)
+        assert np.abs(a - b).max() <= 1, f"{out.name}: batching changed the output"
+    sizes.clear()
+    translate_path(net, src, tmp_path / "tiled", work_side=None, tile=32, overlap=8, batch_size=8)
+    assert [s[0] for s in sizes] == [2, 1, 1, 2], "with tiles, at most one tile's pixels per batch (2 x 24 x 16)"

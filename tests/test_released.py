@@ -95,3 +95,21 @@ def test_cartoonize_with_released_weights(tmp_path, capsys):
               str(tmp_path / "a.png"), str(tmp_path / "out.png")])
     assert exc.value.code == 0, capsys.readouterr().err
     assert Image.open(tmp_path / "out.png").size == (45, 30)
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "torchscript"])
+def test_released_styles_export_and_load_back_equal_to_the_released_network(tmp_path, capsys, fmt):
+    from cartoonlab.cli import main
+    from cartoonlab.export import FORMATS
+    from cartoonlab.inference import load_generator, translate
+
+    state = _released_state()
+    torch.save(state, tmp_path / "Hayao_net_G_float.pth")
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--weights", str(tmp_path / "Hayao_net_G_float.pth"), "--format", fmt, str(tmp_path)])
+    assert exc.value.code == 0, capsys.readouterr().err
+    net = load_generator(tmp_path / f"Hayao_net_G_float{FORMATS[fmt]}")
+    x = torch.rand(1, 3, 36, 52) * 2 - 1
+    with torch.no_grad():
+        released = _released_forward(state, x.flip(1)).flip(1).clamp(-1, 1)
+    assert torch.allclose(translate(net, x), released, atol=1e-4)

@@ -35,6 +35,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-side", type=int_at_least(8), default=None, metavar="PX",
                         help="downscale inputs first so that their longer side is at most PX (faster; the "
                         "output then has that size)")
+    parser.add_argument("--batch", type=int_at_least(1), default=8, metavar="N",
+                        help="translate up to N consecutive images of one size together (default 8; outputs "
+                        "are the same, only faster)")
     parser.add_argument("--ext", default="png", type=lambda t: t.lower().lstrip("."),
                         choices=["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"],
                         help="output format of a folder's images (default png; one file: by OUTPUT's extension)")
@@ -64,15 +67,14 @@ def run(args: argparse.Namespace) -> int:
     if video.is_video(args.input):
         if args.max_side:
             raise ValueError("--max-side applies to images; a video keeps its frame size")
-        side, tile = inference.resolve(net, work_side, args.tile, overlap, device)
-        n = video.translate_video(net.to(device), args.input, args.output, device=device,
-                                  translate=lambda g, x: inference.translate_at(g, x, side, tile, overlap),
-                                  progress=sys.stderr.isatty())
+        n = inference.translate_video_path(net, args.input, args.output, device=device, work_side=work_side,
+                                           tile=args.tile, overlap=overlap, show_progress=sys.stderr.isatty())
         print(f"wrote {n} frame(s) to {args.output}")
         return 0 if n else 1
     done = inference.translate_path(net, args.input, args.output, device=device, work_side=work_side,
                                     tile=args.tile, max_side=args.max_side, overlap=overlap,
-                                    show_progress=sys.stderr.isatty(), ext=f".{args.ext}")
+                                    show_progress=sys.stderr.isatty(), ext=f".{args.ext}",
+                                    batch_size=args.batch)
     for path, why in done.skipped.items():
         print(f"cartoonize: skipped {path}: {why}", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"

@@ -1,4 +1,4 @@
-"""`cartoonlab export --ckpt RUN.ckpt --format torchscript|onnx|safetensors OUT`."""
+"""`cartoonlab export --ckpt RUN.ckpt|--weights STYLE.pth --format torchscript|onnx|safetensors OUT`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ HELP = "write a checkpoint's generator as TorchScript, ONNX or safetensors (cart
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="a checkpoint written by `cartoonlab fit`")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="a checkpoint written by `cartoonlab fit`")
+    source.add_argument("--weights", metavar="PTH", help="a released CartoonGAN style (Hayao_net_G_float.pth ...; "
+                        "see `cartoonlab.released`), converted first")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="torchscript and onnx take RGB in [0, 1] of any size (normalization inside); "
                         "safetensors holds the weights and the generator spec")
@@ -20,5 +23,5 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cartoonlab.export import export
 
-    print(f"wrote {export(args.ckpt, args.format, args.output)}")
+    print(f"wrote {export(args.ckpt or args.weights, args.format, args.output, released=bool(args.weights))}")
     return 0
