@@ -11,7 +11,7 @@ import yaml
 from cartoonlab.ablation.matrix import Run
 
 
-def _datamodule(runs: list[Run]):
+def datamodule_of(runs: list[Run]):
     from cartoonlab.data import UnpairedImageDataModule
 
     for r in runs:  # the first run whose config builds a DataModule; a broken one is named and passed over
@@ -43,7 +43,7 @@ def identity_row(runs: list[Run], backbone: str = "auto") -> dict | None:
     from cartoonlab.metrics import load_backbone
     from cartoonlab.metrics.translation import TranslationScores
 
-    dm = _datamodule(runs)
+    dm = datamodule_of(runs)
     if dm is None:
         return None
     scores = TranslationScores(load_backbone(backbone), ("cartoon", "photo"))
@@ -56,5 +56,5 @@ def identity_row(runs: list[Run], backbone: str = "auto") -> dict | None:
 
 def reference_photos(runs: list[Run]) -> tuple[list[Path], list[Path] | None, int]:
     """The test photos, their true cartoons on paired data (else None), and the image size."""
-    dm = _datamodule(runs)
+    dm = datamodule_of(runs)
     return (dm.files["photo_test"], dm.truths("test"), dm.hparams.image_size) if dm else ([], None, 0)

@@ -13,12 +13,12 @@ import pickle
 import re
 import sys
 
-from cartoonlab.cli import ablation, cartoonize, data, export, metrics
+from cartoonlab.cli import ablation, cartoonize, data, export, metrics, survey
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 GROUPS = {"data": data, "metrics": metrics, "cartoonize": cartoonize, "export": export,
-          "ablation": ablation}
+          "ablation": ablation, "survey": survey}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,12 @@
+"""A blind user study of the DIYA post's kind, as a tool (`cartoonlab survey build|serve|tally`).
+
+Each question shows a style reference (a held-out cartoon) and, in random order under
+random names, the translations of one held-out photo by every chosen cell (and, as in the
+DIYA post, a real cartoon); a participant picks the one closest in style. `build` writes
+the question set, `serve` a small web app that stores every answer in SQLite, `tally`
+the preference shares with confidence intervals, pairwise tests and agreement.
+
+Layout of a survey folder: `survey.json` (what is shown: questions, option ids, image
+files), `key.json` (option id -> cell: never served), `img/` (the images, random names),
+`answers.sqlite` (written by `serve`), and `tally.md` / `tally.png` / `tally.csv`.
+"""

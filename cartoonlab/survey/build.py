@@ -1,0 +1,127 @@
+"""`cartoonlab survey build RESULTS --cells a b --questions 24 --out survey/`.
+
+Questions are drawn from the runs' held-out **test** photos and cartoons (the split the
+tables report), translated by each cell's checkpoint with the best validation FID (its
+`last.ckpt` where there is none) at the training scale, exactly as the test scores them.
+Blinding: every question and option gets a random 16-hex-digit id, images are named by
+those ids, and options are shuffled; only `key.json`, which the server never serves, says
+which option is which cell. The same `--seed` builds the same survey.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+from cartoonlab.ablation.identity import datamodule_of
+from cartoonlab.runs import is_done, read_record
+
+REAL = "real cartoon"  # the option that is a real held-out cartoon (the DIYA post's control)
+SURVEY, KEY = "survey.json", "key.json"
+INSTRUCTIONS = "Which image is closest in style to the reference?"
+
+
+def find_run(results: Path, cell: str, seed: int | None = None) -> Path:
+    """The finished run of `cell` under `results/runs/` (of `seed`, or the lowest finished one)."""
+    runs = {}
+    for d in (results / "runs").glob(f"{cell}-s*"):
+        suffix = d.name[len(cell) + 2:]
+        if d.is_dir() and suffix.isdigit() and is_done(read_record(d / "metrics.json")):
+            runs[int(suffix)] = d
+    if seed is not None and seed in runs:
+        return runs[seed]
+    if seed is None and runs:
+        return runs[min(runs)]
+    which = f"of seed {seed} " if seed is not None else ""
+    raise ValueError(f"no finished run of cell {cell!r} {which}in {results / 'runs'} "
+                     f"(finished seeds: {sorted(runs) or 'none'}; `cartoonlab ablation status` lists them)")
+
+
+def checkpoint_of(run: Path) -> Path:
+    best = run / "checkpoints" / "best.ckpt"
+    return best if best.exists() else run / "checkpoints" / "last.ckpt"
+
+
+def build(results: str | Path, cells: list[str], n_questions: int, out: str | Path, seed: int = 0,
+          run_seed: int | None = None, real: bool = True) -> Path:
+    """Write a survey folder (see `cartoonlab.survey`) to `out`, atomically; `out`."""
+    results, out = Path(results), Path(out)
+    if len(set(cells)) != len(cells) or not cells:
+        raise ValueError(f"--cells must name one or more different cells, got {cells}")
+    if len(cells) + real < 2:
+        raise ValueError("a question needs two options at least: name two cells, or keep the real cartoon")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not an empty folder: a survey is never overwritten "
+                         "(its answers would no longer match its questions); choose another --out")
+    runs = {c: find_run(results, c, run_seed) for c in cells}
+    dm = datamodule_of([SimpleNamespace(dir=d) for d in runs.values()])
+    if dm is None:
+        raise ValueError(f"the runs' data could not be read (see above): {', '.join(map(str, runs.values()))}")
+    photos, cartoons = dm.files["photo_test"], dm.files["cartoon_test"]
+    if len(photos) < n_questions or len(cartoons) < 1 + real:
+        raise ValueError(f"{n_questions} questions need as many test photos and {1 + real} test cartoons; the "
+                         f"runs' test split has {len(photos)} and {len(cartoons)}: ask for fewer")
+    rng = random.Random(seed)
+    chosen = rng.sample(photos, n_questions)
+    refs = [rng.choice(cartoons) for _ in chosen]
+    reals = [rng.choice([c for c in cartoons if c != r]) for r in refs] if real else []
+    images = {c: _translations(checkpoint_of(runs[c]), chosen, dm.hparams.image_size) for c in cells}
+    if real:
+        images[REAL] = _load(reals, dm.hparams.image_size)
+    refs_img = _load(refs, dm.hparams.image_size)
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "img").mkdir(parents=True)
+    new_id = lambda: f"{rng.getrandbits(64):016x}"  # noqa: E731 - reproducible, reveals nothing
+    questions, key = [], {"cells": [*cells, *([REAL] if real else [])], "options": {}, "questions": {},
+                          "runs": {c: str(checkpoint_of(d)) for c, d in runs.items()}, "seed": seed}
+    for i, photo in enumerate(chosen):
+        qid, options = new_id(), []
+        _write(tmp / "img" / f"{qid}.png", refs_img[i])
+        for cell in rng.sample(list(images), len(images)):
+            oid = new_id()
+            _write(tmp / "img" / f"{oid}.png", images[cell][i])
+            options.append({"id": oid, "image": f"img/{oid}.png"})
+            key["options"][oid] = cell
+        questions.append({"id": qid, "reference": f"img/{qid}.png", "options": options})
+        key["questions"][qid] = {"photo": str(photo), "reference": str(refs[i]),
+                                 **({"real": str(reals[i])} if real else {})}
+    (tmp / SURVEY).write_text(json.dumps({"instructions": INSTRUCTIONS, "questions": questions}, indent=1))
+    (tmp / KEY).write_text(json.dumps(key, indent=1))
+    if out.exists():
+        out.rmdir()  # empty (checked above)
+    os.replace(tmp, out)
+    return out
+
+
+def _load(paths: list[Path], size: int):
+    import torch
+
+    from cartoonlab.data.folders import load_rgb
+    from cartoonlab.data.transforms import eval_transform, to_tensor
+
+    tf = eval_transform(size)
+    return torch.stack([to_tensor(tf(image=load_rgb(p))["image"]) for p in paths])
+
+
+def _translations(ckpt: Path, photos: list[Path], size: int):
+    """uint8 HxWx3 translations of `photos` (the test transform), as the test scores them."""
+    import torch
+
+    from cartoonlab.inference import load_generator, translate_at
+
+    net, x = load_generator(ckpt), _load(photos, size)
+    with torch.no_grad():
+        return torch.cat([translate_at(net, b, net.train_size) for b in x.split(16)])
+
+
+def _write(path: Path, image) -> None:
+    from cartoonlab.data.folders import write_image
+    from cartoonlab.data.transforms import to_uint8
+
+    write_image(path, to_uint8(image))
