@@ -36,6 +36,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=status)
     p = sub.add_parser("report", help="write ablation.csv, tables.md, bar plots and sample grids")
     _common(p)
+    p.add_argument("--survey", default=None, help="a survey folder whose tally goes into tables.md "
+                   "(default: RESULTS/survey when it holds answers)")
     p.set_defaults(func=report)
 
 
@@ -92,6 +94,16 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def survey_section(folder: Path, required: bool) -> str:
+    """The tally of a survey of these runs, as a markdown section ("" when there is none)."""
+    if not required and not (folder / "answers.sqlite").is_file():
+        return ""
+    from cartoonlab.survey.tally import load, markdown
+
+    t = load(folder)
+    return f"\n## User study ({folder})\n\n" + (markdown(t) if t.answers else "No answers yet.\n")
+
+
 def report(args: argparse.Namespace) -> int:
     from cartoonlab.ablation.identity import identity_row, reference_photos
     from cartoonlab.ablation.report import (
@@ -110,7 +122,9 @@ def report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     identity = identity_row(runs)
     write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
-    atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data))
+    survey = Path(args.survey) if args.survey else out / "survey"
+    atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data)
+                      + survey_section(survey, required=bool(args.survey)))
     plots = bar_plots(m, table_rows, out)
     photos, truths, size = reference_photos(runs)
     grids = sample_grids(m, runs, photos, size, out, truths=truths) if photos else []

@@ -109,6 +109,8 @@ def fleiss_kappa(items: list[dict[str, int]]) -> float | None:
 
 def load(folder: str | Path) -> Tally:
     folder = Path(folder)
+    if not (folder / KEY).is_file():
+        raise FileNotFoundError(2, "Not a survey folder (`cartoonlab survey build` writes one)", str(folder / KEY))
     key = json.loads((folder / KEY).read_text())
     db = folder / "answers.sqlite"
     if not db.is_file():

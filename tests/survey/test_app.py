@@ -109,12 +109,15 @@ def test_answers_survive_the_server_being_killed(survey):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        deadline = time.monotonic() + 120  # importing torch on a loaded machine takes a while
+        while True:
             try:
-                urllib.request.urlopen(base + "/", timeout=1)
+                urllib.request.urlopen(base + "/", timeout=5)
                 break
             except OSError:
-                time.sleep(0.1)
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         html = opener.open(base + "/start", data=b"").read().decode()
         for _ in range(2):

@@ -62,3 +62,15 @@ def test_tally_of_a_served_survey_writes_markdown_plot_and_csv(survey):
     rows = list(csv.DictReader((survey / "tally.csv").open()))
     assert [r["option"] for r in rows] == ["cyclegan", "cartoongan", "real cartoon"]
     assert len(list(csv.DictReader((survey / "answers.csv").open()))) == 12
+
+
+def test_the_ablation_report_includes_a_survey_that_has_answers(survey, tmp_path):
+    from cartoonlab.cli.ablation import survey_section
+
+    assert survey_section(survey, required=False) == "", "no answers yet: no section"
+    with pytest.raises(FileNotFoundError, match="Not a survey folder"):
+        survey_section(tmp_path / "nowhere", required=True)
+    store, q = Store(survey / "answers.sqlite"), json.loads((survey / "survey.json").read_text())["questions"][0]
+    store.answer(store.new_participant(), q["id"], q["options"][0]["id"])
+    section = survey_section(survey, required=False)
+    assert section.startswith("\n## User study") and "1 answers from 1 participant(s)" in section
