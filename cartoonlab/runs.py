@@ -57,6 +57,13 @@ def is_done(record: dict) -> bool:
     return status == "diverged" or (status == "finished" and DONE_METRIC in record.get("metrics", {}))
 
 
+def scored_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a finished run's test figures come from: `checkpoints/best.ckpt`
+    (best validation FID, `callbacks.TranslationMetrics`) when it exists, else `last.ckpt`."""
+    best = Path(run_dir) / "checkpoints" / "best.ckpt"
+    return best if best.is_file() else Path(run_dir) / "checkpoints" / "last.ckpt"
+
+
 @dataclass
 class RunConfig:
     """Where a run lives and how it is tracked.

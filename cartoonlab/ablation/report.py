@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
 from cartoonlab.ablation.runner import run_state
-from cartoonlab.runs import is_done, read_record
+from cartoonlab.runs import is_done, read_record, scored_checkpoint
 from cartoonlab.utils import atomic_write_text
 
 # style: FID/KID vs the test cartoons (and photos); content: fidelity to the input photo
@@ -193,7 +193,8 @@ def bar_plots(matrix: Matrix, table_rows: list[dict], out: Path) -> list[Path]:
 def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size: int, out: Path,
                  n: int = 8, truths: list[Path] | None = None) -> list[Path]:
     """One grid per table: the same test photos (top row) through every cell (the first
-    finished seed), and on paired data their true cartoons (bottom row)."""
+    finished seed, at the checkpoint the table scores), and on paired data their true
+    cartoons (bottom row)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -212,8 +213,8 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
 
     x = load(photos)
     by_cell = {}
-    for r in runs:  # finished runs only: an unfinished run's last.ckpt is not what the table reports
-        ckpt = r.dir / "checkpoints" / "last.ckpt"
+    for r in runs:  # finished runs only, the checkpoint their test figures come from
+        ckpt = scored_checkpoint(r.dir)
         if r.cell not in by_cell and ckpt.exists() and is_done(read_record(r.dir / "metrics.json")):
             try:
                 net = load_generator(ckpt)

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from cartoonlab.ablation.identity import datamodule_of
-from cartoonlab.runs import is_done, read_record
+from cartoonlab.runs import is_done, read_record, scored_checkpoint
 
 REAL = "real cartoon"  # the option that is a real held-out cartoon (the DIYA post's control)
 SURVEY, KEY = "survey.json", "key.json"
@@ -39,11 +39,6 @@ def find_run(results: Path, cell: str, seed: int | None = None) -> Path:
     which = f"of seed {seed} " if seed is not None else ""
     raise ValueError(f"no finished run of cell {cell!r} {which}in {results / 'runs'} "
                      f"(finished seeds: {sorted(runs) or 'none'}; `cartoonlab ablation status` lists them)")
-
-
-def checkpoint_of(run: Path) -> Path:
-    best = run / "checkpoints" / "best.ckpt"
-    return best if best.exists() else run / "checkpoints" / "last.ckpt"
 
 
 def build(results: str | Path, cells: list[str], n_questions: int, out: str | Path, seed: int = 0,
@@ -69,7 +64,7 @@ def build(results: str | Path, cells: list[str], n_questions: int, out: str | Pa
     chosen = rng.sample(photos, n_questions)
     refs = [rng.choice(cartoons) for _ in chosen]
     reals = [rng.choice([c for c in cartoons if c != r]) for r in refs] if real else []
-    images = {c: _translations(checkpoint_of(runs[c]), chosen, dm.hparams.image_size) for c in cells}
+    images = {c: _translations(scored_checkpoint(runs[c]), chosen, dm.hparams.image_size) for c in cells}
     if real:
         images[REAL] = _load(reals, dm.hparams.image_size)
     refs_img = _load(refs, dm.hparams.image_size)
@@ -79,7 +74,7 @@ def build(results: str | Path, cells: list[str], n_questions: int, out: str | Pa
     (tmp / "img").mkdir(parents=True)
     new_id = lambda: f"{rng.getrandbits(64):016x}"  # noqa: E731 - reproducible, reveals nothing
     questions, key = [], {"cells": [*cells, *([REAL] if real else [])], "options": {}, "questions": {},
-                          "runs": {c: str(checkpoint_of(d)) for c, d in runs.items()}, "seed": seed}
+                          "runs": {c: str(scored_checkpoint(d)) for c, d in runs.items()}, "seed": seed}
     for i, photo in enumerate(chosen):
         qid, options = new_id(), []
         _write(tmp / "img" / f"{qid}.png", refs_img[i])

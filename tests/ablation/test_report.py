@@ -42,3 +42,28 @@ def test_welch_needs_two_seeds_and_flags_noise_as_noise():
     assert welch_p([1.0], [2.0, 3.0]) is None
     assert welch_p([100.0, 104.0], [101.0, 103.5]) > 0.5
     assert welch_p([80.0, 80.5, 79.9], [100.0, 100.4, 99.8]) < 0.01
+
+
+def test_sample_grids_show_the_checkpoint_the_table_scores(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from cartoonlab import inference
+    from cartoonlab.ablation.report import sample_grids
+
+    loaded = []
+    monkeypatch.setattr(inference, "load_generator", lambda p: loaded.append(p.name) or SimpleNamespace(train_size=None))
+    monkeypatch.setattr(inference, "translate_at", lambda net, x, side: x)
+    runs = []
+    for cell, names in (("with_best", ("best.ckpt", "last.ckpt")), ("last_only", ("last.ckpt",))):
+        d = tmp_path / cell
+        (d / "checkpoints").mkdir(parents=True)
+        for name in names:
+            (d / "checkpoints" / name).write_bytes(b"")
+        (d / "metrics.json").write_text('{"status": "finished", "metrics": {"test/fid_cartoon": 1.0}}')
+        runs.append(SimpleNamespace(cell=cell, dir=d))
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "p.png")
+    sample_grids(SimpleNamespace(tables={}), runs, [tmp_path / "p.png"], 16, tmp_path)
+    assert loaded == ["best.ckpt", "last.ckpt"], "best validation checkpoint where there is one"
