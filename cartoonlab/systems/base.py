@@ -59,7 +59,9 @@ class GANSystem(L.LightningModule):
         compile: `torch.compile` the networks (in place; checkpoint keys unchanged).
     """
 
-    injected = ("generator", "discriminator", "content_net", "optimizer_g", "optimizer_d", "kwargs")
+    # __init__ arguments that are objects, not hyperparameters (a subclass adds its own)
+    injected: tuple[str, ...] = ("generator", "discriminator", "optimizer_g", "optimizer_d", "kwargs")
+    optimizer_names = ("g", "d")  # the optimizers' order in configure_optimizers, for logging
 
     def __init__(self, init_epochs: int = 0, init_lr: float = 2e-4, n_epochs: int = 100,
                  n_epochs_decay: int = 0, lr_milestones: list[int] | None = None, lr_gamma: float = 0.1,
@@ -115,10 +117,10 @@ class GANSystem(L.LightningModule):
     def in_init_phase(self) -> bool:
         return self.current_epoch < self.hparams.init_epochs
 
-    def smoothed(self, batch: dict, cartoons: torch.Tensor) -> torch.Tensor | None:
-        """Edge-smoothed cartoons for D, when `smooth_weight` asks for them: the batch's
+    def smoothed(self, batch: dict, cartoons: torch.Tensor, weight: float) -> torch.Tensor | None:
+        """Edge-smoothed cartoons for D when their loss `weight` is not 0: the batch's
         (cached by the DataModule), else computed on the fly on the batch's device."""
-        if not self.hparams.get("smooth_weight"):
+        if not weight:
             return None
         if "cartoon_smooth" in batch:
             return self.prep(batch["cartoon_smooth"])

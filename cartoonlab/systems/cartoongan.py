@@ -69,7 +69,7 @@ class CartoonGAN(GANSystem):
             few hundred steps, where deep features of tiny images give a blurred one).
     """
 
-    optimizer_names = ("g", "d")
+    injected = (*GANSystem.injected, "content_net")
 
     def __init__(
         self,
@@ -119,7 +119,7 @@ class CartoonGAN(GANSystem):
             g_turn = batch_idx % self.hparams.n_critic == 0
             with torch.set_grad_enabled(g_turn):  # no graph for G on critic-only steps
                 fake = self.G(p)
-            self.d_step(opt_d, c, self.smoothed(batch, c), fake.detach())
+            self.d_step(opt_d, c, self.smoothed(batch, c, self.hparams.smooth_weight), fake.detach())
             if g_turn:
                 self.g_step(opt_g, p, fake, c)
         self.log_throughput(p.size(0))

@@ -54,7 +54,6 @@ class CycleGAN(GANSystem):
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
     """
 
-    optimizer_names = ("g", "d")
 
     def __init__(
         self,
@@ -100,7 +99,7 @@ class CycleGAN(GANSystem):
         else:
             if g_turn:
                 self.g_step(opt_g, x, y, fake_y, fake_x, adversarial=True)
-            self.d_step(opt_d, x, y, self.smoothed(batch, y), fake_y.detach(), fake_x.detach())
+            self.d_step(opt_d, x, y, self.smoothed(batch, y, self.hparams.smooth_weight), fake_y.detach(), fake_x.detach())
         self.log_throughput(x.size(0))
 
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:
