@@ -71,6 +71,43 @@ class _Slot:
     gpu: str | None
 
 
+def _launch(run: Run, gpu: str | None, threads: int, echo) -> _Slot:
+    """Start `cartoonlab fit` for one run (resuming from its last.ckpt), its output to a log."""
+    run.dir.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    log = open(run.dir.parent / f"{run.name}.log", "a")
+    proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env,
+                            preexec_fn=die_with_parent)  # never writing behind a new runner's back
+    echo(f"  start {run.name}" + (f" on GPU {gpu}" if gpu is not None else ""))
+    return _Slot(run, proc, time.time(), log, gpu)
+
+
+def _reap(slot: _Slot, durations: list[float]) -> str | None:
+    """Close a finished run's log, record its duration, mark it failed on a non-zero exit;
+    the slot (GPU) it frees."""
+    slot.log.close()
+    durations.append(time.time() - slot.started)
+    if slot.proc.returncode != 0:
+        _mark_failed(slot.run, slot.proc.returncode)
+    return slot.gpu
+
+
+def _progress(slot: _Slot, unique: list[Run], queue: list[Run], running: list[_Slot], durations: list[float],
+              free: int) -> str:
+    """One line after a run ends: counts (every run reaped in this poll already off the
+    running list), ETA from the mean duration so far, the run's status and test FID."""
+    state = run_state(slot.run)
+    left = len(queue) + len(running)
+    eta = sum(durations) / len(durations) * left / max(1, free + len(running))
+    fid = state.get("metrics", {}).get("test/fid_cartoon")
+    return (f"[{sum(is_done(r) for r in unique)}/{len(unique)} done, {len(running)} running, {len(queue)} left, "
+            f"ETA {eta / 60:.1f} min] {slot.run.name}: {state.get('status', 'failed')} in {durations[-1]:.0f}s"
+            + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
+            + (f" ({state['error'][:120]})" if state.get("error") else ""))
+
+
 def _mark_failed(run: Run, code: int) -> None:
     from cartoonlab.utils import atomic_write_text
 
@@ -109,33 +146,14 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
     try:
         while queue or running:
             while queue and slots_free:
-                run, gpu = queue.pop(0), slots_free.pop(0)
-                run.dir.parent.mkdir(parents=True, exist_ok=True)
-                env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-                if gpu is not None:
-                    env["CUDA_VISIBLE_DEVICES"] = gpu
-                log = open(run.dir.parent / f"{run.name}.log", "a")
-                proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        preexec_fn=die_with_parent)  # never writing behind a new runner's back
-                running.append(_Slot(run, proc, time.time(), log, gpu))
-                echo(f"  start {run.name}" + (f" on GPU {gpu}" if gpu is not None else ""))
+                running.append(_launch(queue.pop(0), slots_free.pop(0), threads, echo))
             time.sleep(0.5)
-            for slot in [s for s in running if s.proc.poll() is not None]:
+            finished = [s for s in running if s.proc.poll() is not None]
+            for slot in finished:
                 running.remove(slot)
-                slot.log.close()
-                slots_free.append(slot.gpu)
-                durations.append(time.time() - slot.started)
-                if slot.proc.returncode != 0:
-                    _mark_failed(slot.run, slot.proc.returncode)
-                state = run_state(slot.run)
-                done = sum(is_done(r) for r in unique)
-                left = len(queue) + len(running)
-                eta = sum(durations) / len(durations) * left / max(1, len(slots_free) + len(running))
-                fid = state.get("metrics", {}).get("test/fid_cartoon")
-                echo(f"[{done}/{len(unique)} done, {len(running)} running, {len(queue)} left, ETA {eta / 60:.1f} min] "
-                     f"{slot.run.name}: {state.get('status', 'failed')} in {durations[-1]:.0f}s"
-                     + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
-                     + (f" ({state['error'][:120]})" if state.get("error") else ""))
+            for slot in finished:
+                slots_free.append(_reap(slot, durations))
+                echo(_progress(slot, unique, queue, running, durations, len(slots_free)))
     except KeyboardInterrupt:
         for slot in running:
             slot.proc.terminate()

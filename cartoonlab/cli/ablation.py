@@ -122,9 +122,10 @@ def report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     identity = identity_row(runs)
     write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
-    survey = Path(args.survey) if args.survey else out / "survey"
+    given = getattr(args, "survey", None)  # `ablation run` reports too, without the option
+    survey = Path(given) if given else out / "survey"
     atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data)
-                      + survey_section(survey, required=bool(args.survey)))
+                      + survey_section(survey, required=bool(given)))
     plots = bar_plots(m, table_rows, out)
     photos, truths, size = reference_photos(runs)
     grids = sample_grids(m, runs, photos, size, out, truths=truths) if photos else []
