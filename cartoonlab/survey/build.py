@@ -71,7 +71,20 @@ def build(results: str | Path, cells: list[str], n_questions: int, out: str | Pa
 
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_survey(tmp, rng, chosen, refs, reals, refs_img, images, cells, runs, seed)
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _write_survey(tmp: Path, rng: random.Random, chosen, refs, reals, refs_img, images, cells, runs, seed) -> None:
+    """survey.json, key.json and img/ into `tmp` (see the module docstring)."""
     (tmp / "img").mkdir(parents=True)
+    real = bool(reals)
     new_id = lambda: f"{rng.getrandbits(64):016x}"  # noqa: E731 - reproducible, reveals nothing
     questions, key = [], {"cells": [*cells, *([REAL] if real else [])], "options": {}, "questions": {},
                           "runs": {c: str(scored_checkpoint(d)) for c, d in runs.items()}, "seed": seed}
@@ -88,10 +101,6 @@ def build(results: str | Path, cells: list[str], n_questions: int, out: str | Pa
                                  **({"real": str(reals[i])} if real else {})}
     (tmp / SURVEY).write_text(json.dumps({"instructions": INSTRUCTIONS, "questions": questions}, indent=1))
     (tmp / KEY).write_text(json.dumps(key, indent=1))
-    if out.exists():
-        out.rmdir()  # empty (checked above)
-    os.replace(tmp, out)
-    return out
 
 
 def _load(paths: list[Path], size: int):
