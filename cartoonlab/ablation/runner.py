@@ -69,6 +69,7 @@ class _Slot:
     started: float
     log: object
     gpu: str | None
+    seconds: float = 0.0  # wall time, once reaped
 
 
 def _launch(run: Run, gpu: str | None, threads: int, echo) -> _Slot:
@@ -88,7 +89,8 @@ def _reap(slot: _Slot, durations: list[float]) -> str | None:
     """Close a finished run's log, record its duration, mark it failed on a non-zero exit;
     the slot (GPU) it frees."""
     slot.log.close()
-    durations.append(time.time() - slot.started)
+    slot.seconds = time.time() - slot.started
+    durations.append(slot.seconds)
     if slot.proc.returncode != 0:
         _mark_failed(slot.run, slot.proc.returncode)
     return slot.gpu
@@ -96,14 +98,14 @@ def _reap(slot: _Slot, durations: list[float]) -> str | None:
 
 def _progress(slot: _Slot, unique: list[Run], queue: list[Run], running: list[_Slot], durations: list[float],
               free: int) -> str:
-    """One line after a run ends: counts (every run reaped in this poll already off the
-    running list), ETA from the mean duration so far, the run's status and test FID."""
+    """One line after a run ends: counts, ETA from the mean duration so far over the slots,
+    the run's status, wall time and test FID."""
     state = run_state(slot.run)
     left = len(queue) + len(running)
     eta = sum(durations) / len(durations) * left / max(1, free + len(running))
     fid = state.get("metrics", {}).get("test/fid_cartoon")
     return (f"[{sum(is_done(r) for r in unique)}/{len(unique)} done, {len(running)} running, {len(queue)} left, "
-            f"ETA {eta / 60:.1f} min] {slot.run.name}: {state.get('status', 'failed')} in {durations[-1]:.0f}s"
+            f"ETA {eta / 60:.1f} min] {slot.run.name}: {state.get('status', 'failed')} in {slot.seconds:.0f}s"
             + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
             + (f" ({state['error'][:120]})" if state.get("error") else ""))
 
@@ -149,10 +151,10 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
                 running.append(_launch(queue.pop(0), slots_free.pop(0), threads, echo))
             time.sleep(0.5)
             finished = [s for s in running if s.proc.poll() is not None]
-            for slot in finished:
+            for slot in finished:  # every run reaped first, so that each line counts them all
                 running.remove(slot)
-            for slot in finished:
                 slots_free.append(_reap(slot, durations))
+            for slot in finished:
                 echo(_progress(slot, unique, queue, running, durations, len(slots_free)))
     except KeyboardInterrupt:
         for slot in running:
