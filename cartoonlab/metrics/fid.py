@@ -65,6 +65,9 @@ def kid_subset_size_for(n_real: int, n_fake: int, cap: int = 1000) -> int:
     return max(2, min(cap, min(n_real, n_fake) // 2))
 
 
+KID_SEED = 0
+
+
 class FIDKID(nn.Module):
     """FID and KID of fakes against reference features set once (`set_reference`).
 
@@ -84,7 +87,9 @@ class FIDKID(nn.Module):
     that subset size; it is larger than the uncertainty of an estimate over all
     images. Each subset's MMD^2 is unbiased, so the smaller subset leaves the
     expected KID unchanged, only its variance grows. `compute()` also returns
-    the `kid_subset_size` it used. With only 2 or 3 images `m` is 2 (the
+    the `kid_subset_size` it used. The subsets are drawn from a generator seeded
+    with `KID_SEED`, so the same features give the same KID in any process, and
+    scoring leaves the global RNG (hence training) as it was. With only 2 or 3 images `m` is 2 (the
     least an unbiased MMD^2 takes), which equals the set size when it is 2.
     """
 
@@ -111,7 +116,9 @@ class FIDKID(nn.Module):
         n_real = int(self.fid.real_features_num_samples)
         n_fake = int(self.fid.fake_features_num_samples)
         self.kid.subset_size = kid_subset_size_for(n_real, n_fake, self.kid_subset_size)
-        kid_mean, kid_std = self.kid.compute()
+        with torch.random.fork_rng(devices=[]):  # subsets of their own: the same every call, global RNG untouched
+            torch.manual_seed(KID_SEED)
+            kid_mean, kid_std = self.kid.compute()
         return {"fid": self.fid.compute(), "kid": kid_mean, "kid_std": kid_std,
                 "n_real": n_real, "n_fake": n_fake, "kid_subset_size": self.kid.subset_size}
 

@@ -63,6 +63,22 @@ def test_kid_std_is_a_real_spread(monkeypatch):
     assert float(m.kid.compute()[1]) < 1e-3 * kid
 
 
+def test_kid_subsets_do_not_depend_on_or_touch_the_global_rng(monkeypatch):
+    real, fake = fake_features(40, seed=5), fake_features(40, shift=0.3, seed=6)
+    m = FIDKID(kid_subsets=20)
+    m.set_reference(real)
+    m.update(fake)
+    monkeypatch.setattr(m.fid, "compute", lambda: torch.tensor(0.0))
+    values = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        state = torch.get_rng_state()
+        m.kid._computed = None
+        values.append(float(m.compute()["kid"]))
+        assert torch.equal(torch.get_rng_state(), state), "scoring leaves the training RNG as it was"
+    assert values[0] == values[1]
+
+
 def test_kid_subset_size_rule():
     assert kid_subset_size_for(40, 40) == 20
     assert kid_subset_size_for(40, 25) == 12
