@@ -29,6 +29,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def save_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """Lay out, save a matplotlib figure to a temporary name and rename it over `path`
+    (never a half-written PNG), close it; `path`."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]*")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from cartoonlab.ablation.matrix import Matrix, Run
 from cartoonlab.ablation.runner import run_state
 from cartoonlab.runs import is_done, read_record, scored_checkpoint
-from cartoonlab.utils import atomic_write_text
+from cartoonlab.utils import atomic_write_text, save_figure
 
 # style: FID/KID vs the test cartoons (and photos); content: fidelity to the input photo
 # (SSIM, Inception-feature distance) and, on paired data, distance to the true cartoon
@@ -237,15 +237,6 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
 
 
 def _save(fig, table, path: Path) -> Path:
-    """Title, save (to a temporary name, then rename: never a half-written PNG), close."""
-    import os
-
-    import matplotlib.pyplot as plt
-
+    """Title, then `save_figure` (atomic)."""
     fig.suptitle(f"{table.name}: {table.title}", fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)

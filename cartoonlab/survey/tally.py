@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cartoonlab.survey.build import KEY
 from cartoonlab.survey.store import Store
-from cartoonlab.utils import atomic_write_text
+from cartoonlab.utils import atomic_write_text, save_figure
 
 Z95 = 1.959963984540054
 
@@ -137,8 +137,6 @@ def markdown(t: Tally) -> str:
 
 def bar_plot(t: Tally, path: Path) -> Path:
     """Shares with their bootstrap intervals, written atomically."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,12 +150,7 @@ def bar_plot(t: Tally, path: Path) -> Path:
     ax.set_ylabel("share of answers")
     ax.set_ylim(0, 1)
     ax.set_title(f"closest in style: {len(t.answers)} answers, {t.participants} participants", fontsize=9)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
 
 
 def write(folder: str | Path, t: Tally, export: str | None = None) -> list[Path]:
