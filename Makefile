@@ -18,7 +18,7 @@ ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS
 	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)")
 
 .DEFAULT_GOAL := help
-.PHONY: help venv ablation ablation-status ablation-report test test-all lint format clean
+.PHONY: help venv ablation ablation-status ablation-report test test-all lint typecheck format clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,8 +49,12 @@ test: $(STAMP) ## run the fast test suite (CPU, a few minutes)
 test-all: $(STAMP) ## run every test, the `slow` ones included
 	$(BIN)/python -m pytest -q -m ''
 
-lint: $(STAMP) ## ruff check
+lint: $(STAMP) ## ruff check and the format check
 	$(BIN)/ruff check cartoonlab tests benchmarks
+	$(BIN)/ruff format --check cartoonlab tests benchmarks
+
+typecheck: $(STAMP) ## mypy on the typed modules (pyproject.toml [tool.mypy])
+	$(BIN)/mypy
 
 format: $(STAMP) ## ruff format + autofix
 	$(BIN)/ruff check --fix cartoonlab tests benchmarks

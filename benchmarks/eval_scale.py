@@ -32,7 +32,7 @@ def main() -> None:
     net = load_generator(args.run / "checkpoints" / "last.ckpt")
     sides = args.sides or sorted({dm.hparams.image_size, net.train_size})
     scores = TranslationScores(load_backbone("auto"), ("cartoon",))
-    scores.prepare(dm, args.split)
+    scores.load_references(dm, args.split)
     loader = dm.val_dataloader() if args.split == "val" else dm.test_dataloader()
     print(f"{args.run.name}: {args.split} split, crop {dm.hparams.image_size}, checkpoint train_size {net.train_size}")
     print("| translated at | FID vs cartoons | KID x1e3 | L1 to truth | SSIM to photo |\n|---|---|---|---|---|")

@@ -1,3 +1,5 @@
+import sys
+
 from cartoonlab.cli import main
 
-main()
+sys.exit(main())

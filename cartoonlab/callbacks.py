@@ -14,8 +14,9 @@ import lightning as L
 import torch
 import torchvision
 
+from cartoonlab.data.batches import EvalBatch
 from cartoonlab.data.folders import write_image
-from cartoonlab.data.transforms import to_uint8
+from cartoonlab.data.transforms import to_uint8_hwc
 
 FidBackbone = Literal["auto", "torch-fidelity", "fid-helper"]
 
@@ -84,14 +85,14 @@ class TranslationMetrics(L.Callback):
         if self._active:
             self._seen: set[int] = set()
             scores = self._scores(stage)
-            scores.prepare(trainer.datamodule, stage, pl_module.device)
+            scores.load_references(trainer.datamodule, stage, pl_module.device)
             scores.reset()
 
     def _update(self, pl_module, outputs, batch, stage: str) -> None:
         if self._active:
             self.scores[stage].update(outputs["fake"], self._first_seen(pl_module, batch), gather=pl_module.all_gather)
 
-    def _first_seen(self, pl_module, batch: dict) -> dict:
+    def _first_seen(self, pl_module, batch: EvalBatch) -> EvalBatch:
         """Under DDP, DistributedSampler repeats a few items so that every rank gets as
         many: each dataset index is scored once (its first occurrence over the ranks)."""
         if pl_module.trainer.world_size == 1 or "index" not in batch:
@@ -198,7 +199,7 @@ class PredictionWriter(L.Callback):
             name = Path(src).stem + ".png"
             if name in self.written:
                 raise ValueError(f"{self.written[name]} and {src} would both be written to {name}; rename one")
-            write_image(self._dir(trainer) / name, to_uint8(img))
+            write_image(self._dir(trainer) / name, to_uint8_hwc(img))
             self.written[name] = src
 
     def on_predict_end(self, trainer, pl_module) -> None:

@@ -31,7 +31,7 @@ from torch import nn
 
 from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
 from cartoonlab.data.folders import list_images, load_alpha, load_rgb, write_image
-from cartoonlab.data.transforms import to_tensor, to_uint8
+from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
 from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
 from cartoonlab.tiles import pad_to_stride, translate_tiled
 
@@ -97,7 +97,7 @@ def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Ten
                          "with NaN or Inf): the run diverged; use an earlier checkpoint")
     net = cls(**spec["init_args"])
     net.load_state_dict(weights)
-    net.train_size = meta.get("train_size")
+    net.train_size = meta.get("train_size")  # type: ignore[attr-defined]  # a dict: checked above
     return net.eval()
 
 
@@ -240,13 +240,14 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     others are still translated)."""
     work_side, tile = resolve(net, work_side, tile, overlap, device)
     pairs = output_pairs(Path(src), Path(dst), ext)
-    net, done, batch = net.to(device), Translated(), []
+    net, done = net.to(device), Translated()
+    batch: list = []
 
     def flush() -> None:
         if batch:
             y = translate_at(net, torch.cat([x for _, x, _ in batch]), work_side, tile, overlap)
             for (out, _, alpha), rgb in zip(batch, y):
-                write_translation(out, to_uint8(rgb), alpha)
+                write_translation(out, to_uint8_hwc(rgb), alpha)
                 done.written.append(out)
             batch.clear()
 
@@ -285,7 +286,7 @@ def read_input(net: nn.Module, inp: Path, out: Path, work_side: int | None, devi
         h, w = fit_within(im.height, im.width, max_side)
         refuse_if_too_large(net, h, w, work_side, device, tile)
     x = to_tensor(load_rgb(inp, min_side=min(h, w) if max_side else None)).unsqueeze(0)
-    h, w = fit_within(*x.shape[-2:], max_side)  # after EXIF orientation
+    h, w = fit_within(x.shape[-2], x.shape[-1], max_side)  # after EXIF orientation
     if (h, w) != tuple(x.shape[-2:]):
         x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
     alpha = load_alpha(inp) if out.suffix.lower() in ALPHA_FORMATS else None
@@ -298,7 +299,7 @@ def fits_batch(first: torch.Tensor, x: torch.Tensor, n: int, batch_size: int, wo
     and their working pixels together within one tile's (untiled: 1024 x 1024)."""
     if x.shape != first.shape or n >= batch_size:
         return False
-    wh, ww = work_size(*x.shape[-2:], work_side)
+    wh, ww = work_size(x.shape[-2], x.shape[-1], work_side)
     return (n + 1) * wh * ww <= (tile or 1024) ** 2
 
 
@@ -311,13 +312,13 @@ def write_translation(out: Path, rgb: np.ndarray, alpha: np.ndarray | None) -> N
 def resolve(net: nn.Module, work_side: int | None | str, tile: int | None | str, overlap: int,
             device: str) -> tuple[int | None, int | None]:
     """`work_side` "train" -> the net's training size; `tile` "auto" -> `auto_tile`; checked."""
-    if work_side == "train":
-        work_side = getattr(net, "train_size", None)
-    if tile == "auto":
-        tile = auto_tile(net, device)
-    if tile and tile <= 2 * overlap:
-        raise ValueError(f"a tile of {tile} px must be more than twice the overlap ({overlap} px)")
-    return work_side, tile
+    side = getattr(net, "train_size", None) if work_side == "train" else work_side
+    px = auto_tile(net, device) if tile == "auto" else tile
+    if isinstance(side, str) or isinstance(px, str):
+        raise ValueError(f"work_side must be a size or 'train' and tile a size or 'auto', got {work_side!r}, {tile!r}")
+    if px and px <= 2 * overlap:
+        raise ValueError(f"a tile of {px} px must be more than twice the overlap ({overlap} px)")
+    return side, px
 
 
 def progress(items: list, enabled: bool, unit: str):

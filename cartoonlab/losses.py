@@ -22,7 +22,8 @@ class GANLoss(nn.Module):
       CartoonGAN paper, Eq. 2). The generator uses the non-saturating form.
     - lsgan: (D - t)^2 (Mao et al. 2017; CycleGAN, CartoonGAN author's code).
       `on_probabilities=True` applies a sigmoid first: the DIYA post's "LSGAN"
-      (MSE on sigmoid outputs).
+      (MSE on sigmoid outputs); with vanilla it is their D's sigmoid + BCELoss
+      (the same loss, less stable numerically).
     - hinge: D: relu(1 - D) real, relu(1 + D) fake; G: -D (Lim & Ye 2017).
     - wgangp: D: -D real, +D fake; G: -D (Gulrajani et al. 2017); add
       `gradient_penalty` for the critic.
@@ -32,6 +33,8 @@ class GANLoss(nn.Module):
         super().__init__()
         if mode not in ("vanilla", "lsgan", "hinge", "wgangp"):
             raise ValueError(f"unknown GAN mode {mode!r}")
+        if on_probabilities and mode in ("hinge", "wgangp"):
+            raise ValueError(f"on_probabilities (a sigmoid on D's output) is for vanilla and lsgan, not {mode}")
         self.mode, self.on_probabilities = mode, on_probabilities
 
     def forward(self, pred: torch.Tensor, real: bool, for_d: bool = True) -> torch.Tensor:
@@ -128,6 +131,8 @@ class ImagePool:
     def __init__(self, size: int = 50, mode: Literal["swap", "sample"] = "swap", seed: int = 0) -> None:
         if size < 0:
             raise ValueError(f"pool_size must be at least 0 (0: no pool), got {size}")
+        if mode not in ("swap", "sample"):
+            raise ValueError(f"pool_mode must be swap (CycleGAN's) or sample (DIYA's), got {mode!r}")
         self.size, self.mode = size, mode
         self.images: list[torch.Tensor] = []
         self.gen = torch.Generator().manual_seed(seed)

@@ -60,7 +60,7 @@ def convert_released(weights: dict[str, torch.Tensor]) -> CartoonGANGenerator:
         raise ValueError(f"not a released CartoonGAN generator: {wrong[0]} has shape "
                          f"{tuple(state[wrong[0]].shape)}, expected {shapes[wrong[0]]}")
     net.load_state_dict(state)
-    net.train_size = None  # translate at the size given (see the module docstring)
+    net.train_size = None  # type: ignore[assignment]  # translate at the size given (see the module docstring)
     return net.eval()
 
 

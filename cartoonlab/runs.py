@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -18,13 +20,33 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 
 from cartoonlab.utils import atomic_write_text, check_name
 
-# A run's status in metrics.json. "corrupt" is never written: `read_record` reports a
-# metrics.json it cannot use that way, so one bad file never stops a whole matrix.
-Status = Literal["running", "finished", "diverged", "interrupted", "failed", "corrupt"]
-STATUSES: tuple[str, ...] = Status.__args__
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # pragma: no cover - Python 3.10: the same behaviour (a str, printed and formatted as its value)
+    class StrEnum(str, Enum):
+        __str__ = str.__str__
+        __format__ = str.__format__
+
+
+class RunStatus(StrEnum):
+    """A run's status: the one vocabulary of `metrics.json`'s "status" (written as the plain
+    string, e.g. "finished", and compared equal to it: files on disk read as before), of a
+    system's `status` and of the ablation runner. "corrupt" is never written: `read_record`
+    reports a metrics.json it cannot use that way, so one bad file never stops a whole matrix.
+    Whether a run is done is `is_done(record)`, nowhere else."""
+
+    RUNNING = "running"  # a system's status while it trains (not written to metrics.json)
+    FINISHED = "finished"  # fit (and test) ended normally
+    DIVERGED = "diverged"  # a non-finite loss stopped it (done: rerunning would diverge again)
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM (resumable)
+    FAILED = "failed"  # an exception, or the runner saw a nonzero exit code
+    CORRUPT = "corrupt"  # read_record: an unusable metrics.json
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus)
 DONE_METRIC = "test/fid_cartoon"  # a run with test scores is done
-_NUMBER = (int, float)
-_FIELDS = {"status": str, "error": str, "train_seconds": _NUMBER, "train_images": int, "batches": int,
+_NUMBER: tuple[type, ...] = (int, float)
+_FIELDS: dict[str, type | tuple[type, ...]] = {"status": str, "error": str, "train_seconds": _NUMBER, "train_images": int, "batches": int,
            "epochs": int, "images_per_second": (*_NUMBER, type(None)), "metrics": dict, "best_val": dict}
 
 
@@ -38,23 +60,27 @@ def read_record(path: str | Path) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return {"status": "corrupt", "error": f"unreadable {path}: {type(e).__name__}: {e}"}
+        return {"status": RunStatus.CORRUPT, "error": f"unreadable {path}: {type(e).__name__}: {e}"}
     if not isinstance(data, dict):
-        return {"status": "corrupt", "error": f"{path} is not a JSON object"}
+        return {"status": RunStatus.CORRUPT, "error": f"{path} is not a JSON object"}
     bad = [k for k, t in _FIELDS.items() if k in data and (not isinstance(data[k], t) or data[k] is True)]
     bad += ["status"] if data.get("status") not in STATUSES else []
     metrics = data.get("metrics", {})
     if isinstance(metrics, dict):
         bad += [f"metrics.{k}" for k, v in metrics.items() if not isinstance(v, _NUMBER) or isinstance(v, bool)]
     if bad:
-        return {"status": "corrupt", "error": f"{path}: unexpected value for {', '.join(sorted(set(bad)))}"}
+        return {"status": RunStatus.CORRUPT,
+                "error": f"{path}: unexpected value for {', '.join(sorted(set(bad)))}"}
     return data
 
 
 def is_done(record: dict) -> bool:
-    """Done: diverged (rerunning would diverge again), or finished with test scores."""
+    """Whether a run is done, from its record (`read_record`; for an ablation run,
+    `ablation.runner.run_state`): diverged (rerunning would diverge again), or finished
+    with test scores (`DONE_METRIC`). The only definition: every caller asks this."""
     status = record.get("status")
-    return status == "diverged" or (status == "finished" and DONE_METRIC in record.get("metrics", {}))
+    return status == RunStatus.DIVERGED or (status == RunStatus.FINISHED
+                                            and DONE_METRIC in record.get("metrics", {}))
 
 
 def scored_checkpoint(run_dir: str | Path) -> Path:
@@ -106,7 +132,7 @@ def _csv_logger(run: RunConfig, resume: bool) -> CSVLogger:
     path = run.dir / "metrics.csv"
     kept = path.read_text() if resume and path.is_file() else None
     logger = CSVLogger(save_dir=run.root, name=run.name, version="")
-    if kept and rank_zero_only.rank == 0:
+    if kept and rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # set by Lightning
         writer = logger.experiment  # created now: it removes the file
         atomic_write_text(path, kept)
         writer.metrics_keys = next(csv.reader([kept.splitlines()[0]]), [])
@@ -150,11 +176,13 @@ class RunRecorder(L.Callback):
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / "metrics.json"
-        self._t0, self._images, self._batches, self._prev = None, 0, 0, {}
+        self._t0: float | None = None
+        self._images, self._batches = 0, 0
+        self._prev: dict = {}
 
     def read(self) -> dict:
         record = read_record(self.path)
-        if record.get("status") == "corrupt":  # rewritten from what this process knows
+        if record.get("status") == RunStatus.CORRUPT:  # rewritten from what this process knows
             warnings.warn(f"{record['error']}; starting a new record", stacklevel=2)
             return {}
         return record
@@ -169,7 +197,7 @@ class RunRecorder(L.Callback):
         self._images += batch["photo"].size(0) * trainer.world_size
         self._batches += 1
 
-    def _write(self, trainer, pl_module, status: Status, **extra) -> None:
+    def _write(self, trainer, pl_module, status: RunStatus, **extra) -> None:
         if not trainer.is_global_zero:
             return
         data = self.read()
@@ -189,23 +217,24 @@ class RunRecorder(L.Callback):
         dm = getattr(trainer, "datamodule", None)
         seeds = {"seed_everything": os.environ.get("PL_GLOBAL_SEED"),
                  "data": getattr(getattr(dm, "hparams", None), "seed", None)}
-        data.update(status=status, metrics={**data.get("metrics", {}), **metrics}, seeds=seeds,
+        data.update(status=RunStatus(status).value,  # a plain string on disk, one of the vocabulary
+                    metrics={**data.get("metrics", {}), **metrics}, seeds=seeds,
                     **getattr(pl_module, "run_info", {}), **extra)
         atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        diverged = getattr(pl_module, "status", None) == "diverged"
-        self._write(trainer, pl_module, "diverged" if diverged else "finished")
+        diverged = getattr(pl_module, "status", None) == RunStatus.DIVERGED
+        self._write(trainer, pl_module, RunStatus.DIVERGED if diverged else RunStatus.FINISHED)
         self._t0 = None
 
     def on_test_end(self, trainer, pl_module) -> None:
-        self._write(trainer, pl_module, self.read().get("status", "finished"))
+        self._write(trainer, pl_module, self.read().get("status", RunStatus.FINISHED))
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         if isinstance(exception, SIGTERMException):  # `kill PID`, a scheduler's preemption
-            self._write(trainer, pl_module, "interrupted", error="terminated (SIGTERM)")
+            self._write(trainer, pl_module, RunStatus.INTERRUPTED, error="terminated (SIGTERM)")
             return
-        status = "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+        status = RunStatus.INTERRUPTED if isinstance(exception, KeyboardInterrupt) else RunStatus.FAILED
         self._write(trainer, pl_module, status, error=f"{type(exception).__name__}: {exception}")

@@ -87,17 +87,19 @@ def blend_tiles(fn: Translate, x: torch.Tensor, tile: int, overlap: int, align: 
     h, w = x.shape[-2:]
     ys, xs = tile_starts(h, tile, overlap, align), tile_starts(w, tile, overlap, align)
     th, tw = min(tile, h), min(tile, w)
-    out = weight = None
+    out: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
     for i, y0 in enumerate(ys):
         wy = ramp(th, _shared(ys, i - 1, i, th), _shared(ys, i, i + 1, th))
         for j, x0 in enumerate(xs):
             wx = ramp(tw, _shared(xs, j - 1, j, tw), _shared(xs, j, j + 1, tw))
             y = fn(x[..., y0:y0 + th, x0:x0 + tw])
-            if out is None:
+            if out is None or weight is None:
                 out, weight = y.new_zeros(*y.shape[:2], h, w), y.new_zeros(1, 1, h, w)
             k = (wy[:, None] * wx[None, :]).to(y)
             out[..., y0:y0 + th, x0:x0 + tw] += y * k
             weight[..., y0:y0 + th, x0:x0 + tw] += k
+    assert out is not None and weight is not None  # tile_starts gives at least one tile
     return out.div_(weight)
 
 
@@ -131,7 +133,7 @@ def shared_norm_stats(net: nn.Module, x: torch.Tensor, max_pixels: int, stride: 
         for hk in hooks:
             hk.remove()
     for m in norms:
-        m.forward = _fixed_norm(m, *stats[m])
+        m.forward = _fixed_norm(m, *stats[m])  # type: ignore[method-assign,assignment]  # restored below
     try:
         yield
     finally:

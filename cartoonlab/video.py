@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cartoonlab.data.transforms import to_tensor, to_uint8
+from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
 
 SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
@@ -79,7 +79,7 @@ def _encode(av, inp, tmp: Path, net, translate, device, progress) -> int:
             for frame in packet.decode():
                 rgb = frame.to_ndarray(format="rgb24")[: vout.height, : vout.width]
                 y = translate(net, to_tensor(rgb).unsqueeze(0).to(device))
-                new = av.VideoFrame.from_ndarray(to_uint8(y[0].cpu()), format="rgb24")
+                new = av.VideoFrame.from_ndarray(to_uint8_hwc(y[0].cpu()), format="rgb24")
                 new.pts, new.time_base = frame.pts, frame.time_base
                 out.mux(vout.encode(new))
                 n += 1

@@ -70,7 +70,7 @@ def test_identity_is_perfectly_faithful_and_a_constant_is_not(synth_root):
 
     def score(make_fake):
         s = TranslationScores(fake_backbone(), ("cartoon", "photo"))
-        s.prepare(dm, "test")
+        s.load_references(dm, "test")
         for batch in dm.test_dataloader():
             s.update(make_fake(batch), batch)
         return s.compute()

@@ -94,3 +94,11 @@ def test_total_variation_is_zero_on_flat_images_and_counts_edges():
     step = torch.zeros(1, 1, 4, 4)
     step[..., 2:] = 1.0  # one vertical edge of height 1: |dx| is 1 in 4 of the 12 horizontal pairs
     assert torch.isclose(total_variation(step), torch.tensor(4 / 12))
+
+
+def test_a_misspelt_pool_mode_or_a_sigmoid_on_a_critic_is_refused():
+    with pytest.raises(ValueError, match="pool_mode must be swap"):
+        ImagePool(4, "smaple")
+    for mode in ("hinge", "wgangp"):
+        with pytest.raises(ValueError, match=f"not {mode}"):
+            GANLoss(mode, on_probabilities=True)

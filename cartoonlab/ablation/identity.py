@@ -1,5 +1,6 @@
 """The "identity" row: untranslated test photos scored like a cell, and the test photos
-that the sample grids show. Both read the data settings from a finished run's config."""
+that the sample grids show. Both read one DataModule, built once (`datamodule_of`) from
+the data settings of a finished run's config."""
 
 from __future__ import annotations
 
@@ -34,27 +35,26 @@ def datamodule_of(runs: list[Run]):
     return None
 
 
-def identity_row(runs: list[Run], backbone: str = "auto") -> dict | None:
-    """Every test score of the untranslated photos (fakes = photos), computed by the
-    same `TranslationScores` as the runs' own test figures: the row to beat on style,
-    perfect on fidelity to the input."""
+def identity_row(dm, backbone: str = "auto") -> dict | None:
+    """Every test score of the untranslated photos (fakes = photos) of `dm`
+    (`datamodule_of`; None: no row), computed by the same `TranslationScores` as the
+    runs' own test figures: the row to beat on style, perfect on fidelity to the input."""
     import torch
 
     from cartoonlab.metrics import load_backbone
     from cartoonlab.metrics.translation import TranslationScores
 
-    dm = datamodule_of(runs)
     if dm is None:
         return None
     scores = TranslationScores(load_backbone(backbone), ("cartoon", "photo"))
-    scores.prepare(dm, "test")
+    scores.load_references(dm, "test")
     with torch.no_grad():
         for batch in dm.test_dataloader():
             scores.update(batch["photo"], batch)
     return scores.compute()
 
 
-def reference_photos(runs: list[Run]) -> tuple[list[Path], list[Path] | None, int]:
-    """The test photos, their true cartoons on paired data (else None), and the image size."""
-    dm = datamodule_of(runs)
+def reference_photos(dm) -> tuple[list[Path], list[Path] | None, int]:
+    """The test photos of `dm` (`datamodule_of`; None: none), their true cartoons on paired
+    data (else None), and the image size."""
     return (dm.files["photo_test"], dm.truths("test"), dm.hparams.image_size) if dm else ([], None, 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
 from cartoonlab.ablation.runner import run_state
-from cartoonlab.runs import is_done, read_record, scored_checkpoint
+from cartoonlab.runs import RunStatus, is_done, scored_checkpoint
 from cartoonlab.utils import atomic_write_text, save_figure
 
 # style: FID/KID vs the test cartoons (and photos); content: fidelity to the input photo
@@ -28,6 +28,9 @@ METRICS = {"fid": "test/fid_cartoon", "kid": "test/kid_cartoon", "kid_std": "tes
            "perc_truth": "test/perc_truth"}
 COLUMNS = ["table", "cell", "seed", "status", *METRICS, "best_val_fid", "best_val_epoch", "test_epoch", "train_seconds",
            "images_per_second", "seconds_per_epoch", "epochs", "fid_backbone", "error", "run_dir"]
+# a row's status: its run's `RunStatus`, or one of these
+MISSING = "missing"  # no metrics.json
+NON_FINITE = "non-finite"  # finished, but a test score is NaN or infinite
 NUMERIC = [*METRICS, "best_val_fid", "best_val_epoch", "test_epoch", "train_seconds", "images_per_second", "seconds_per_epoch"]
 
 
@@ -38,7 +41,8 @@ def rows(runs: list[Run]) -> list[dict]:
         m = s.get("metrics", {})
         epochs = s.get("epochs") or 0
         best = s.get("best_val") or {}
-        row = {"table": "+".join(r.tables), "cell": r.cell, "seed": r.seed, "status": s.get("status", "missing"),
+        row = {"table": "+".join(r.tables), "cell": r.cell, "seed": r.seed,
+               "status": s.get("status", MISSING),
                **{k: m.get(v) for k, v in METRICS.items()},
                "best_val_fid": best.get("fid"), "best_val_epoch": best.get("epoch"),
                "test_epoch": s.get("test_epoch"),
@@ -47,8 +51,8 @@ def rows(runs: list[Run]) -> list[dict]:
                "epochs": epochs, "fid_backbone": s.get("fid_backbone"), "error": s.get("error"),
                "run_dir": str(r.dir)}
         bad = [k for k in METRICS if isinstance(row[k], float) and not math.isfinite(row[k])]
-        if bad and row["status"] == "finished":  # tabulated as "nan"/"inf" it would pass for a score
-            row["status"] = "non-finite"
+        if bad and row["status"] == RunStatus.FINISHED:  # tabulated as "nan"/"inf" it would pass for a score
+            row["status"] = NON_FINITE
             row["error"] = f"non-finite {', '.join(f'{METRICS[k]}={row[k]}' for k in bad)} in {r.dir}/metrics.json"
         out.append(row)
     return out
@@ -56,7 +60,7 @@ def rows(runs: list[Run]) -> list[dict]:
 
 def identity_csv_row(identity: dict) -> dict:
     """The identity row in `ablation.csv`'s columns (cell "identity", no seed)."""
-    return {"table": "all", "cell": "identity", "seed": None, "status": "finished",
+    return {"table": "all", "cell": "identity", "seed": None, "status": RunStatus.FINISHED.value,
             **{k: identity.get(v.removeprefix("test/")) for k, v in METRICS.items()}}
 
 
@@ -78,7 +82,8 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def _values(table_rows: list[dict], cell: str, key: str) -> list[float]:
-    return [r[key] for r in table_rows if r["cell"] == cell and r[key] is not None and r["status"] == "finished"]
+    return [r[key] for r in table_rows
+            if r["cell"] == cell and r[key] is not None and r["status"] == RunStatus.FINISHED]
 
 
 def _fmt(vals: list[float], scale: float = 1.0, digits: int = 1) -> str:
@@ -151,7 +156,7 @@ def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | Non
                 p = welch_p(fid, base)
                 delta = f"{statistics.fmean(fid) - statistics.fmean(base):+.1f}" + (
                     "\\*" if p is not None and p < 0.05 else "") + (f" (p={p:.2f})" if p is not None else "")
-            failed = [r for r in table_rows if r["cell"] == cell and r["status"] != "finished"]
+            failed = [r for r in table_rows if r["cell"] == cell and r["status"] != RunStatus.FINISHED]
             status = f" ({len(failed)} run(s) {', '.join(sorted({r['status'] for r in failed}))})" if failed else ""
             pub = t.published.get(cell, {})
             pub_txt = (f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-")
@@ -203,7 +208,7 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
     import torch
 
     from cartoonlab.data.folders import load_rgb
-    from cartoonlab.data.transforms import eval_transform, to_tensor, to_uint8
+    from cartoonlab.data.transforms import eval_transform, to_tensor, to_uint8_hwc
     from cartoonlab.inference import load_generator, translate_at
 
     tf = eval_transform(image_size)
@@ -215,17 +220,17 @@ def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size
     by_cell = {}
     for r in runs:  # finished runs only, the checkpoint their test figures come from
         ckpt = scored_checkpoint(r.dir)
-        if r.cell not in by_cell and ckpt.exists() and is_done(read_record(r.dir / "metrics.json")):
+        if r.cell not in by_cell and ckpt.exists() and is_done(run_state(r)):
             try:
                 net = load_generator(ckpt)
-                by_cell[r.cell] = to_uint8(translate_at(net, x, net.train_size))
+                by_cell[r.cell] = to_uint8_hwc(translate_at(net, x, net.train_size))
             except (OSError, ValueError, pickle.UnpicklingError) as e:  # the next seed's run may do
                 print(f"ablation report: no sample row from {ckpt}: {e}", file=sys.stderr)
     paths = []
     for t in matrix.tables.values():
         cells = [c for c in t.cells if c in by_cell]
-        rows_ = [("photo", to_uint8(x))] + [(c, by_cell[c]) for c in cells]
-        rows_ += [("true cartoon", to_uint8(load(truths)))] if truths else []
+        rows_ = [("photo", to_uint8_hwc(x))] + [(c, by_cell[c]) for c in cells]
+        rows_ += [("true cartoon", to_uint8_hwc(load(truths)))] if truths else []
         fig, axes = plt.subplots(len(rows_), 1, figsize=(1.1 * len(x), 1.15 * len(rows_)), squeeze=False)
         for ax, (label, imgs) in zip(axes[:, 0], rows_):
             ax.imshow(np.concatenate(list(imgs), axis=1))  # one row: n images side by side

@@ -1,7 +1,7 @@
 """Run an ablation matrix: resumable, one subprocess per run, parallel, never half-written.
 
-- A run whose `metrics.json` holds test metrics (or status "diverged") is done
-  and skipped; any other run is (re)started, from its `last.ckpt` when there is
+- A run that is done (`cartoonlab.runs.is_done` of its `run_state`: test metrics,
+  or status diverged) is skipped; any other run is (re)started, from its `last.ckpt` when there is
   one, so killing the runner loses at most the work since the last checkpoint.
 - A run that fails or diverges is recorded with its status and error; the others go on.
 - `jobs` runs in parallel: one per GPU (CUDA_VISIBLE_DEVICES) when `gpus` are
@@ -20,18 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
-from cartoonlab.runs import is_done as record_done
-from cartoonlab.runs import read_record
+from cartoonlab.runs import RunStatus, is_done, read_record
 from cartoonlab.utils import die_with_parent
 
 
 def run_state(run: Run) -> dict:
     """The run's metrics.json (`read_record`: {"status": "corrupt", ...} for a bad file)."""
     return read_record(run.dir / "metrics.json")
-
-
-def is_done(run: Run) -> bool:
-    return record_done(run_state(run))
 
 
 def lock_results(out: Path):
@@ -104,8 +99,10 @@ def _progress(slot: _Slot, unique: list[Run], queue: list[Run], running: list[_S
     left = len(queue) + len(running)
     eta = sum(durations) / len(durations) * left / max(1, free + len(running))
     fid = state.get("metrics", {}).get("test/fid_cartoon")
-    return (f"[{sum(is_done(r) for r in unique)}/{len(unique)} done, {len(running)} running, {len(queue)} left, "
-            f"ETA {eta / 60:.1f} min] {slot.run.name}: {state.get('status', 'failed')} in {slot.seconds:.0f}s"
+    done = sum(is_done(run_state(r)) for r in unique)
+    status = state.get("status", RunStatus.FAILED)
+    return (f"[{done}/{len(unique)} done, {len(running)} running, {len(queue)} left, "
+            f"ETA {eta / 60:.1f} min] {slot.run.name}: {status} in {slot.seconds:.0f}s"
             + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
             + (f" ({state['error'][:120]})" if state.get("error") else ""))
 
@@ -114,13 +111,14 @@ def _mark_failed(run: Run, code: int) -> None:
     from cartoonlab.utils import atomic_write_text
 
     state = run_state(run)
-    if record_done(state) and state["status"] == "finished":
+    if is_done(state) and state["status"] == RunStatus.FINISHED:
         return
-    if state.get("status") == "corrupt":
+    if state.get("status") == RunStatus.CORRUPT:
         state = {}
     log = run.dir.parent / f"{run.name}.log"
     tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
-    state.update(status=state.get("status") if state.get("status") == "diverged" else "failed",
+    diverged = state.get("status") == RunStatus.DIVERGED
+    state.update(status=RunStatus.DIVERGED.value if diverged else RunStatus.FAILED.value,
                  error=f"exit code {code}: " + " | ".join(tail)[-600:])
     atomic_write_text(run.dir / "metrics.json", json.dumps(state, indent=2, sort_keys=True))
 
@@ -132,7 +130,7 @@ def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1
     own = [r for r in runs if r.same_as is None]
     dirs = {r.dir for r in own}
     unique = own + [r for r in runs if r.same_as is not None and r.dir not in dirs]  # reused runs execute once
-    todo = [r for r in unique if not is_done(r)]
+    todo = [r for r in unique if not is_done(run_state(r))]
     echo(f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
          f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "
          f"{len(unique) - len(todo)} already done, {len(todo)} to run")

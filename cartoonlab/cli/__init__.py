@@ -1,8 +1,18 @@
 """The `cartoonlab` command: subcommand groups, each in its own module.
 
+Exit codes: every subcommand handler (`func(args) -> int`, set by each module's
+`register`) returns its exit code, `EXIT_OK` (0) or `EXIT_FAILED` (1: it ran but did not do
+what was asked); it never calls `sys.exit`. `main(argv) -> int` returns that code and
+never raises `SystemExit`: argparse's and jsonargparse's own exits (`--help`,
+`--print_config`, a usage error: `EXIT_USER`, 2, after their usage message) are caught and
+returned as their code too. Only the entry points exit: the `cartoonlab` console script
+and `python -m cartoonlab` do `sys.exit(main())`. In-process callers (the tests) write
+`assert main([...]) == EXIT_USER`.
+
 Error policy: a failure prints one line on stderr, `cartoonlab: error: ...`, naming the file
-or value, and exits with a code that says what kind of failure it was (`EXIT_*` below). Set
-`CARTOONLAB_TRACEBACK=1` to get the Python traceback instead.
+or value, and gives a code that says what kind of failure it was (`cartoonlab.cli.exits`:
+`EXIT_USER` for bad input, `EXIT_FAILED` otherwise, `EXIT_INTERRUPTED` for Ctrl-C/SIGTERM).
+Set `CARTOONLAB_TRACEBACK=1` to get the Python traceback instead.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import re
 import sys
 
 from cartoonlab.cli import ablation, cartoonize, data, export, metrics, survey
+from cartoonlab.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER  # re-exported
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -35,9 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXIT_FAILED = 1  # the command ran but did not do what was asked (e.g. nothing written, a run failed)
-EXIT_USER = 2  # bad input: a value, a missing or unreadable file, a refused output (argparse's code too)
-EXIT_INTERRUPTED = 130
 TRACEBACK_ENV = "CARTOONLAB_TRACEBACK"
 # what a user's input causes; anything else is reported the same way but as EXIT_FAILED
 USER_ERRORS = (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, UnicodeError)
@@ -61,26 +69,34 @@ def _dispatch(args: list[str]) -> int:
     if args and args[0] in SUBCOMMANDS:  # the Lightning CLI parses these itself
         from cartoonlab.cli.train import run_cli
 
-        run_cli(args)
-        return 0
+        return run_cli(args)
     ns = build_parser().parse_args(args)
-    return ns.func(ns) or 0
+    return ns.func(ns)
+
+
+def _exit_code(exit_: SystemExit) -> int:
+    """The code of a `SystemExit` raised by a parser (or a refusal that carries its message),
+    as the interpreter would exit with it: None is 0, a message is printed on stderr and is 1."""
+    if exit_.code is None or isinstance(exit_.code, int):
+        return exit_.code or EXIT_OK
+    print(exit_.code, file=sys.stderr)
+    return EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `cartoonlab ARGV` (default `sys.argv[1:]`) and return its exit code."""
     args = sys.argv[1:] if argv is None else argv
     if hasattr(sys.stdout, "reconfigure"):  # names that are not valid UTF-8 print escaped, never crash
         sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        code = _dispatch(args)
+        return _dispatch(args)
+    except SystemExit as exit_:  # --help, --print_config, a usage error: its message is printed already
+        return _exit_code(exit_)
     except KeyboardInterrupt:
         print("cartoonlab: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except Exception as err:  # the policy above; bugs too, with the way to see their traceback
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             raise
         print(f"cartoonlab: error: {describe(err)} (set {TRACEBACK_ENV}=1 for the traceback)", file=sys.stderr)
-        code = EXIT_USER if isinstance(err, USER_ERRORS) else EXIT_FAILED
-    if __name__ != "__main__":
-        raise SystemExit(code)
-    return code
+        return EXIT_USER if isinstance(err, USER_ERRORS) else EXIT_FAILED

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from cartoonlab.cli.args import positive_int
+from cartoonlab.cli.exits import EXIT_FAILED, EXIT_OK
 
 HELP = "run the ablation matrix (resumable), show its progress, write tables and plots"
 
@@ -59,28 +60,35 @@ def _matrix(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.runner import is_done, run_matrix
+    from cartoonlab.ablation.runner import run_matrix, run_state
+    from cartoonlab.runs import is_done
 
     m, out = _matrix(args)
     runs = run_matrix(m, out, data=args.data, jobs=args.jobs, gpus=args.gpus.split() if args.gpus else None,
                       dry_run=args.dry_run)
     if not args.dry_run:
         report(args)
-    return 0 if args.dry_run or all(is_done(r) for r in runs) else 1
+    return EXIT_OK if args.dry_run or all(is_done(run_state(r)) for r in runs) else EXIT_FAILED
+
+
+# what `ablation status` shows besides a `RunStatus`: no metrics.json yet, or trained
+# ("finished") without test scores yet (`is_done` false)
+NOT_STARTED, TESTING = "not started", "testing"
 
 
 def _status(run) -> str:
     from cartoonlab.ablation.runner import run_state
-    from cartoonlab.runs import is_done
+    from cartoonlab.runs import RunStatus, is_done
 
     state = run_state(run)
-    if is_done(state) or state.get("status") != "finished":
-        return state.get("status", "not started")
-    return "testing"
+    if is_done(state) or state.get("status") != RunStatus.FINISHED:
+        return state.get("status", NOT_STARTED)
+    return TESTING
 
 
 def status(args: argparse.Namespace) -> int:
     from cartoonlab.ablation.runner import run_state
+    from cartoonlab.runs import RunStatus
 
     m, out = _matrix(args)
     runs = m.runs(out, args.data)
@@ -88,10 +96,10 @@ def status(args: argparse.Namespace) -> int:
     for r in runs:
         s = _status(r)
         counts[s] = counts.get(s, 0) + 1
-        error = run_state(r).get("error", "") if s == "corrupt" else ""
+        error = run_state(r).get("error", "") if s == RunStatus.CORRUPT else ""
         print(f"  {r.name:32s} {s}" + (f" ({error})" if error else ""))
     print(f"{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    return 0
+    return EXIT_OK
 
 
 def survey_section(folder: Path, required: bool) -> str:
@@ -105,7 +113,7 @@ def survey_section(folder: Path, required: bool) -> str:
 
 
 def report(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.identity import identity_row, reference_photos
+    from cartoonlab.ablation.identity import datamodule_of, identity_row, reference_photos
     from cartoonlab.ablation.report import (
         bar_plots,
         identity_csv_row,
@@ -120,14 +128,15 @@ def report(args: argparse.Namespace) -> int:
     runs = m.runs(out, args.data)
     table_rows = rows(runs)
     out.mkdir(parents=True, exist_ok=True)
-    identity = identity_row(runs)
+    dm = datamodule_of(runs)  # built once: the identity row and the sample grids' photos
+    identity = identity_row(dm)
     write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
     given = getattr(args, "survey", None)  # `ablation run` reports too, without the option
     survey = Path(given) if given else out / "survey"
     atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data)
                       + survey_section(survey, required=bool(given)))
     plots = bar_plots(m, table_rows, out)
-    photos, truths, size = reference_photos(runs)
+    photos, truths, size = reference_photos(dm)
     grids = sample_grids(m, runs, photos, size, out, truths=truths) if photos else []
     print(f"wrote {out / 'ablation.csv'}, {out / 'tables.md'}, {len(plots)} bar plots, {len(grids)} sample grids")
-    return 0
+    return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cartoonlab.cli.args import int_at_least
+from cartoonlab.cli.exits import EXIT_FAILED, EXIT_OK
 
 HELP = "translate an image, a folder or a video with a trained generator (output at the input's own size)"
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         n = inference.translate_video_path(net, args.input, args.output, device=device, work_side=work_side,
                                            tile=args.tile, overlap=overlap, show_progress=sys.stderr.isatty())
         print(f"wrote {n} frame(s) to {args.output}")
-        return 0 if n else 1
+        return EXIT_OK if n else EXIT_FAILED
     done = inference.translate_path(net, args.input, args.output, device=device, work_side=work_side,
                                     tile=args.tile, max_side=args.max_side, overlap=overlap,
                                     show_progress=sys.stderr.isatty(), ext=f".{args.ext}",
@@ -79,4 +80,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"cartoonize: skipped {path}: {why}", file=sys.stderr)
     print(f"wrote {len(done.written)} image(s) to {args.output}"
           + (f"; skipped {len(done.skipped)} input(s) (unreadable or too large)" if done.skipped else ""))
-    return 0 if done.written else 1
+    return EXIT_OK if done.written else EXIT_FAILED

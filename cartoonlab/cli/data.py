@@ -8,6 +8,7 @@ import sys
 import time
 
 from cartoonlab.cli.args import folder_path, int_at_least, positive_int
+from cartoonlab.cli.exits import EXIT_FAILED, EXIT_OK
 
 HELP = "make the synthetic dataset, precompute edge-smoothed cartoons, check image folders"
 
@@ -55,7 +56,7 @@ def synth(args: argparse.Namespace) -> int:
                         workers=args.workers)
     print(f"wrote synthetic dataset to {out} ({args.n} train images per domain, {args.size}px) "
           f"in {time.perf_counter() - t0:.1f}s")
-    return 0
+    return EXIT_OK
 
 
 def smooth(args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def smooth(args: argparse.Namespace) -> int:
           f"in {time.perf_counter() - t0:.1f}s -> {args.dst}")
     for rel, err in stats.failed.items():
         print(f"  failed: {rel}: {err}")
-    return 0
+    return EXIT_OK
 
 
 def check(args: argparse.Namespace) -> int:
@@ -89,4 +90,4 @@ def check(args: argparse.Namespace) -> int:
                 print(f"    ... and {len(items) - 10} more (use --json for all)")
         if not report.as_dict()["problems"]:
             print("  no problems found")
-    return 1 if args.strict and report.as_dict()["problems"] else 0
+    return EXIT_FAILED if args.strict and report.as_dict()["problems"] else EXIT_OK

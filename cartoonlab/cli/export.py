@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cartoonlab.cli.exits import EXIT_OK
+
 FORMATS = ("torchscript", "onnx", "safetensors")  # export.FORMATS' keys (without importing torch here)
 HELP = "write a checkpoint's generator as TorchScript, ONNX or safetensors (cartoonize reads all three)"
 
@@ -24,4 +26,4 @@ def run(args: argparse.Namespace) -> int:
     from cartoonlab.export import export
 
     print(f"wrote {export(args.ckpt or args.weights, args.format, args.output, released=bool(args.weights))}")
-    return 0
+    return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from cartoonlab.cli.args import positive_int
+from cartoonlab.cli.exits import EXIT_OK
 
 HELP = "FID/KID between two image folders, with the same Inception network as the runs"
 
@@ -59,4 +60,4 @@ def fid(args: argparse.Namespace) -> int:
     else:
         print(f"FID {out['fid']:.3f}" + (f"   KID {out['kid']:.5f} +- {out['kid_std']:.5f}" if args.kid else "")
               + f"   ({len(real)} real, {len(fake)} fake; {backbone.name})")
-    return 0
+    return EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cartoonlab.cli.args import folder_path, int_at_least, positive_int
+from cartoonlab.cli.exits import EXIT_OK
 
 HELP = "a blind survey of the cells' translations: build the questions, serve them, tally the answers"
 
@@ -41,14 +42,14 @@ def build(args: argparse.Namespace) -> int:
     out = build_survey(args.results, args.cells, args.questions, args.out, seed=args.seed,
                        run_seed=args.run_seed, real=not args.no_real)
     print(f"wrote {args.questions} questions to {out} (serve them with `cartoonlab survey serve {out}`)")
-    return 0
+    return EXIT_OK
 
 
 def serve(args: argparse.Namespace) -> int:
     from cartoonlab.survey.app import serve as serve_survey
 
     serve_survey(args.survey, args.host, args.port)
-    return 0
+    return EXIT_OK
 
 
 def tally(args: argparse.Namespace) -> int:
@@ -58,4 +59,4 @@ def tally(args: argparse.Namespace) -> int:
     written = write(args.survey, t, args.export)
     print(markdown(t), end="")
     print(f"wrote {', '.join(map(str, written))}")
-    return 0
+    return EXIT_OK

@@ -30,6 +30,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.trainer.states import TrainerStatus
 
 from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetrics
 from cartoonlab.checkpointing import (
@@ -38,8 +39,10 @@ from cartoonlab.checkpointing import (
     checkpoint_errors,
     read_checkpoint,
 )
+from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
+from cartoonlab.systems.base import scheduled_epochs
 
 
 class CartoonLabCLI(LightningCLI):
@@ -82,6 +85,13 @@ class CartoonLabCLI(LightningCLI):
             raise ValueError("predict needs --ckpt_path: a trained run's checkpoint (e.g. "
                              "RUN/checkpoints/last.ckpt, or `last` with the run's --run.name); "
                              "without one it would translate with an untrained generator")
+        trainer = cfg.get("trainer") if cfg is not None else None
+        model = cfg.get("model") if cfg is not None else None
+        if self.subcommand == "fit" and trainer is not None and trainer.get("max_epochs") is None \
+                and trainer.get("max_time") is None and hasattr(model, "get") and model.get("init_args"):
+            init_args = dict(vars(model.init_args)) if hasattr(model.init_args, "__dict__") else dict(model.init_args)
+            if "n_epochs" in init_args:  # a GANSystem: its schedule says how long it trains
+                trainer["max_epochs"] = scheduled_epochs(**init_args)
         if cfg is not None and "weights_only" in cfg and cfg["weights_only"] is None:
             cfg["weights_only"] = True  # explicit, whatever torch's default (lightning >= 2.6)
 
@@ -115,7 +125,8 @@ class CartoonLabCLI(LightningCLI):
 
     def after_fit(self) -> None:
         run = self._get(self.config_init, "run")
-        if run.test_after_fit and self.trainer.state.status == "finished" and not self.trainer.interrupted:
+        finished = self.trainer.state.status == TrainerStatus.FINISHED and not self.trainer.interrupted
+        if run.test_after_fit and finished:
             # the checkpoint chosen on validation (TranslationMetrics.save_best), else the final weights
             evals = [cb for cb in self.trainer.callbacks if isinstance(cb, TranslationMetrics)]
             chosen, epoch = evals[0].test_checkpoint(self.trainer) if evals else (None, self.trainer.current_epoch - 1)
@@ -154,7 +165,8 @@ def check_config_files(args: list[str]) -> None:
                 raise ValueError(f"config {path}: `{key}` must be a mapping of its settings, got {cfg[key]!r}")
 
 
-def run_cli(args: list[str] | None = None) -> None:
+def run_cli(args: list[str] | None = None) -> int:
+    """`cartoonlab fit|validate|test|predict ARGS`; its exit code (0: failures raise)."""
     if args:
         check_config_files(args)
     with warnings.catch_warnings():  # `args` holds sys.argv[1:] when run as `cartoonlab`: no mistake
@@ -168,3 +180,4 @@ def run_cli(args: list[str] | None = None) -> None:
             auto_configure_optimizers=False,
             parser_kwargs={"description": __doc__},
         )
+    return EXIT_OK

@@ -56,8 +56,8 @@ def remove_stale_tmp(folder: Path) -> None:
 class UnpairedImageDataModule(L.LightningDataModule):
     """Unpaired photo / cartoon / edge-smoothed-cartoon batches in [-1, 1].
 
-    Train batches are `{"photo", "cartoon", "cartoon_smooth"}`, each
-    `[B, 3, size, size]` float32 (no `cartoon_smooth` when `smooth="none"`).
+    Train batches are `batches.TrainBatch`: `{"photo", "cartoon", "cartoon_smooth"}`,
+    each `[B, 3, size, size]` float32 (no `cartoon_smooth` when `smooth="none"`).
     Photos and cartoons are drawn independently by a seeded sampler; an epoch has
     `epoch_length` pairs (default `max(#photos, #cartoons)`).
 
@@ -75,12 +75,15 @@ class UnpairedImageDataModule(L.LightningDataModule):
     (the synthetic dataset does), the held-out cartoons are the ground truth of
     the photos of the same name and eval batches carry it as `truth`.
 
+    `val_images`: validate on the first N held-out photos and cartoons only (faster
+    model selection; FID's reference set stays every held-out cartoon); None: all.
+
     Smoothing (`smooth`): `edge` is CartoonGAN's edge promoting, `blur` seed
     001's whole-image Gaussian blur, `none` skips it. It is computed on the
     loader workers from the augmented cartoon, at the training size.
 
-    Eval batches: `{"photo", "cartoon", "photo_valid", "cartoon_valid",
-    "photo_path"[, "truth"]}` (see `EvalDataset`), at `image_size`; `work_side` is
+    Eval batches are `batches.EvalBatch`: `{"photo", "cartoon", "photo_valid",
+    "cartoon_valid", "photo_path", "index"[, "truth"]}`, at `image_size`; `work_side` is
     the short side at which G saw whole training images, the scale the systems
     translate them at.
     """
@@ -229,11 +232,10 @@ class UnpairedImageDataModule(L.LightningDataModule):
         return self._loader(ds, hp.batch_size, sampler=sampler, drop_last=True)
 
     def _eval_loader(self, split: str, limit: int | None = None) -> DataLoader:
-        photos, truths = self.files[f"photo_{split}"], self.truths(split)
+        photos, cartoons, truths = self.files[f"photo_{split}"], self.files[f"cartoon_{split}"], self.truths(split)
         if limit:
-            photos, truths = photos[:limit], truths and truths[:limit]
-        ds = EvalDataset(photos, self.files[f"cartoon_{split}"], eval_transform(self.hparams.image_size), truths,
-                         min_side=self.work_side)
+            photos, cartoons, truths = photos[:limit], cartoons[:limit], truths and truths[:limit]
+        ds = EvalDataset(photos, cartoons, eval_transform(self.hparams.image_size), truths, min_side=self.work_side)
         return self._loader(ds, self.hparams.eval_batch_size or self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:

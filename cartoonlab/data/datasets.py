@@ -14,9 +14,9 @@ from pathlib import Path
 
 import albumentations as A
 import numpy as np
-import torch
 from torch.utils.data import Dataset, Sampler
 
+from cartoonlab.data.batches import EvalBatch, TrainBatch
 from cartoonlab.data.edges import EdgeParams, edge_smooth
 from cartoonlab.data.folders import load_rgb
 from cartoonlab.data.transforms import to_tensor
@@ -84,7 +84,7 @@ class UnpairedTrainDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.photo.paths), len(self.cartoon.paths))
 
-    def __getitem__(self, item: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+    def __getitem__(self, item: tuple[int, int, int]) -> TrainBatch:
         pi, ci, seed = item
         _, photo = self.photo(pi)
         ci, cartoon = self.cartoon(ci)
@@ -114,7 +114,7 @@ class EvalDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.photo.paths), len(self.cartoon.paths))
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int) -> EvalBatch:
         n_p, n_c = len(self.photo.paths), len(self.cartoon.paths)
         pi, photo = self.photo(i % n_p)
         _, cartoon = self.cartoon(i % n_c)

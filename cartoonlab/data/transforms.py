@@ -51,7 +51,7 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
+def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     """3xHxW (or Bx3xHxW) float in [-1, 1] -> HxWx3 (or BxHxWx3) uint8."""
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.movedim(-3, -1).cpu().numpy()

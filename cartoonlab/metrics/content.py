@@ -25,7 +25,7 @@ Conventions (all per image, then averaged over images):
   finite 60 instead of inf and one such image cannot swamp the mean.
 * L1 (truth only): mean absolute error in [0, 1] units.
 * Perceptual distance `perc_*`: 1 - cos(f(a), f(b)) between 2048-d Inception
-  pool3 features that the caller passes (`InceptionFeatures(to_uint8(x))`, the
+  pool3 features that the caller passes (`InceptionFeatures(to_uint8_tensor(x))`, the
   very features FID/KID use, so no extra forward pass). It stands in for LPIPS,
   whose weights cannot be fetched here. Pool3 features are non-negative, so it
   lies in [0, 1]; 0 for identical features. It is a *different network* from a
@@ -80,9 +80,11 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM `[B]` of [0, 1] images (see the module docstring)."""
-    return structural_similarity_index_measure(
+    out = structural_similarity_index_measure(
         a, b, gaussian_kernel=True, sigma=SSIM_SIGMA, kernel_size=SSIM_KERNEL,
         data_range=1.0, reduction="none")
+    assert isinstance(out, torch.Tensor)  # a tuple only with return_full_image / return_contrast_sensitivity
+    return out
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, cap: float = PSNR_CAP) -> torch.Tensor:
@@ -145,13 +147,13 @@ class ContentMetrics(Metric):
             return
         fake_u, photo_u = _unit(fake), _unit(photo)
         self._add("photo", ssim_photo=ssim(fake_u, photo_u), psnr_photo=psnr(fake_u, photo_u))
-        if photo_feats is not None:
+        if fake_feats is not None and photo_feats is not None:
             self._add("perc_photo", perc_photo=cosine_distance(fake_feats, photo_feats))
         if truth is not None:
             truth_u = _unit(truth)
             self._add("truth", ssim_truth=ssim(fake_u, truth_u), psnr_truth=psnr(fake_u, truth_u),
                       l1_truth=(fake_u - truth_u).abs().flatten(1).mean(1))
-            if truth_feats is not None:
+            if fake_feats is not None and truth_feats is not None:
                 self._add("perc_truth", perc_truth=cosine_distance(fake_feats, truth_feats))
 
     def compute(self) -> dict[str, float | int]:

@@ -23,7 +23,7 @@ from cartoonlab.metrics.backbone import InceptionFeatures
 from cartoonlab.utils import cache_dir
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
+def to_uint8_tensor(x: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] -> uint8 0..255 (what FID implementations read from PNGs)."""
     return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 

@@ -112,7 +112,7 @@ class FIDKID(nn.Module):
             self.fid.update(features, real=False)
             self.kid.update(features, real=False)
 
-    def compute(self) -> dict[str, torch.Tensor]:
+    def compute(self) -> dict[str, torch.Tensor | int]:
         n_real = int(self.fid.real_features_num_samples)
         n_fake = int(self.fid.fake_features_num_samples)
         self.kid.subset_size = kid_subset_size_for(n_real, n_fake, self.kid_subset_size)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import torch
 
+from cartoonlab.data.batches import EvalBatch
 from cartoonlab.metrics.backbone import InceptionFeatures
 from cartoonlab.metrics.content import ContentMetrics
-from cartoonlab.metrics.features import reference_features, to_uint8
+from cartoonlab.metrics.features import reference_features, to_uint8_tensor
 from cartoonlab.metrics.fid import FIDKID
 
 
@@ -39,7 +40,7 @@ class TranslationScores:
         self.counts: dict[str, int] = {}
         self._feats: dict[str, torch.Tensor] = {}  # photo / truth features by path: fixed across epochs
 
-    def prepare(self, datamodule, split: str, device: torch.device | str = "cpu") -> None:
+    def load_references(self, datamodule, split: str, device: torch.device | str = "cpu") -> None:
         """Reference features of `split`'s held-out files (cached on disk), once."""
         self.backbone.to(device)
         self.content.to(device)
@@ -58,7 +59,7 @@ class TranslationScores:
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(to_uint8(x))
+        return self.backbone(to_uint8_tensor(x))
 
     def _cached(self, kind: str, x: torch.Tensor, paths: list[str]) -> torch.Tensor:
         keys = [f"{kind}|{p}" for p in paths]
@@ -69,7 +70,7 @@ class TranslationScores:
         return torch.stack([self._feats[k] for k in keys])
 
     @torch.no_grad()
-    def update(self, fakes: torch.Tensor, batch: dict, gather=None) -> None:
+    def update(self, fakes: torch.Tensor, batch: EvalBatch, gather=None) -> None:
         """Score one batch of translations `fakes` of `batch["photo"]` (valid items only).
         `gather` (e.g. `LightningModule.all_gather`): under DDP, FID/KID features are
         gathered from every rank, so each rank holds the full set and the same value."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Literal
 
 import torch
@@ -29,7 +27,7 @@ def norm_layer(kind: Norm, channels: int) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}; use batch, instance, instance_affine or none")
 
 
-def activation(kind: Activation, slope: float = 0.01) -> nn.Module:
+def make_activation(kind: Activation, slope: float = 0.01) -> nn.Module:
     """ReLU, or LeakyReLU with `slope` (PyTorch's default 0.01, as in the DIYA post)."""
     if kind == "relu":
         return nn.ReLU(inplace=True)
@@ -52,7 +50,7 @@ class ResBlock(nn.Module):
         bias = uses_bias(norm)
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
-            norm_layer(norm, channels), activation(act, slope),
+            norm_layer(norm, channels), make_activation(act, slope),
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
             norm_layer(norm, channels),
         )
@@ -84,23 +82,10 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
-class Configurable:
-    """Records a network's constructor arguments, so a checkpoint can rebuild it."""
-
-    config: dict
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        init = cls.__init__
-        signature = inspect.signature(init)
-
-        @functools.wraps(init)
-        def __init__(self, **kw):
-            if type(self) is cls:
-                bound = signature.bind(self, **kw)
-                bound.apply_defaults()
-                args = {k: v for k, v in bound.arguments.items() if k != "self"}
-                self.config = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": args}
-            init(self, **kw)
-
-        cls.__init__ = __init__
+def init_config(net: nn.Module, args: dict) -> dict:
+    """What a network records as `net.config`, so that a checkpoint or an export can rebuild it:
+    `{"class_path": "module.Class", "init_args": {...}}`. `args` is `locals()` taken on the first
+    line of its keyword-only `__init__`: every constructor argument, defaults applied."""
+    cls = type(net)
+    init_args = {k: v for k, v in args.items() if k not in ("self", "__class__")}  # __class__: super()'s cell
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}

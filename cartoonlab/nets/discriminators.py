@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cartoonlab.nets.blocks import Configurable, Norm, init_weights, norm_layer, uses_bias
+from cartoonlab.nets.blocks import Norm, init_config, init_weights, norm_layer, uses_bias
 
 
 def with_spectral_norm(net: nn.Module) -> nn.Module:
@@ -22,7 +22,7 @@ def with_spectral_norm(net: nn.Module) -> nn.Module:
     return net
 
 
-class CartoonGANDiscriminator(nn.Module, Configurable):
+class CartoonGANDiscriminator(nn.Module):
     """CartoonGAN's patch discriminator (Chen et al. 2018, Fig. 2).
 
     3x3 convs, LeakyReLU 0.2: conv32 s1 -> [conv64 s2, conv128 s1, norm] ->
@@ -35,8 +35,9 @@ class CartoonGANDiscriminator(nn.Module, Configurable):
     patches of 14 % of the side (local style); on 32 px images the same D sees the whole scene.
     """
 
-    def __init__(self, ndf: int = 32, norm: Norm = "batch", slope: float = 0.2,
+    def __init__(self, *, ndf: int = 32, norm: Norm = "batch", slope: float = 0.2,
                  spectral_norm: bool = False, n_downsample: int = 2) -> None:
+        self.config = init_config(self, locals())
         super().__init__()
         bias = uses_bias(norm)
 
@@ -62,7 +63,7 @@ class CartoonGANDiscriminator(nn.Module, Configurable):
         return self.net(x)
 
 
-class PatchGANDiscriminator(nn.Module, Configurable):
+class PatchGANDiscriminator(nn.Module):
     """CycleGAN's PatchGAN (70x70 receptive field with n_layers=3).
 
     C64 (no norm) - C128 - C256 - C512 (stride 1) - conv to 1; 4x4 kernels,
@@ -70,8 +71,9 @@ class PatchGANDiscriminator(nn.Module, Configurable):
     `spectral_norm`: see `with_spectral_norm` (default off, as in the reference).
     """
 
-    def __init__(self, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance",
+    def __init__(self, *, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance",
                  spectral_norm: bool = False) -> None:
+        self.config = init_config(self, locals())
         super().__init__()
         bias = uses_bias(norm)
         layers = [nn.Conv2d(3, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torchvision
 from torch import nn
 
-from cartoonlab.nets.blocks import Configurable
+from cartoonlab.nets.blocks import init_config
 
 Arch = Literal["vgg19", "vgg19_bn", "resnet50", "resnet101", "efficientnet_lite0"]
 InputNorm = Literal["imagenet", "none", "caffe", "raw"]
@@ -30,7 +30,7 @@ _WEIGHTS = {"vgg19": "VGG19_Weights", "vgg19_bn": "VGG19_BN_Weights",
             "resnet50": "ResNet50_Weights", "resnet101": "ResNet101_Weights"}
 
 
-class ContentExtractor(nn.Module, Configurable):
+class ContentExtractor(nn.Module):
     """Features of an ImageNet network, for the content loss.
 
     Args:
@@ -64,8 +64,14 @@ class ContentExtractor(nn.Module, Configurable):
             upsamples to 224); None keeps the input size.
     """
 
-    def __init__(self, arch: Arch = "vgg19", layer: str | None = None, weights: Literal["imagenet"] | None = "imagenet",
-                 input_norm: InputNorm | None = None, input_size: int | None = None) -> None:
+    mean: torch.Tensor  # buffers: the input normalisations' constants
+    std: torch.Tensor
+    caffe_mean: torch.Tensor
+
+    def __init__(self, *, arch: Arch = "vgg19", layer: str | None = None,
+                 weights: Literal["imagenet"] | None = "imagenet", input_norm: InputNorm | None = None,
+                 input_size: int | None = None) -> None:
+        self.config = init_config(self, locals())
         super().__init__()
         self.input_norm = input_norm or ("raw" if arch == LITE0 else "imagenet")
         self.input_size, self.random_weights = input_size, weights is None
@@ -80,7 +86,9 @@ class ContentExtractor(nn.Module, Configurable):
     def train(self, mode: bool = True) -> ContentExtractor:
         return super().train(False)  # frozen: never leaves eval mode
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+    def resize_and_normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] as the network reads them: resized to `input_size` (if set),
+        then mapped by `input_norm`."""
         if self.input_size:
             x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                                           align_corners=False)
@@ -95,10 +103,10 @@ class ContentExtractor(nn.Module, Configurable):
         raise ValueError(f"unknown input_norm {self.input_norm!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.prepare(x))
+        return self.body(self.resize_and_normalize(x))
 
 
-def _build(arch: str, weights: str | None) -> nn.Module:
+def _build(arch: str, weights: Literal["imagenet"] | None) -> nn.Module:
     if arch == LITE0:
         return efficientnet_lite0(weights)
     if arch not in _WEIGHTS:
@@ -116,7 +124,7 @@ def _build(arch: str, weights: str | None) -> nn.Module:
             for m in features.modules():
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.zeros_(m.bias)
+                    nn.init.zeros_(m.bias)  # type: ignore[arg-type]  # VGG's convs have biases
             return net
         return builder(weights=None)
     if weights != "imagenet":
@@ -178,7 +186,7 @@ _LITE0_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_
              "_project_conv": "conv_pwl", "_bn2": "bn3"}
 
 
-def _lite0_from_lukemelas(state: dict, net: nn.Module) -> dict:
+def _lite0_from_lukemelas(state: dict, net: Any) -> dict:  # net: timm's EfficientNet
     """lukemelas keys to timm's: `_blocks.i` is numbered flat, timm nests stages
     (`blocks.s.j`); the first block has no expansion conv (timm's depthwise-
     separable block), the others do (inverted residual: pw, dw, pwl)."""
@@ -196,7 +204,7 @@ def _lite0_from_lukemelas(state: dict, net: nn.Module) -> dict:
     return out
 
 
-def _truncate(net: nn.Module, arch: str, layer: str) -> nn.Module:
+def _truncate(net: Any, arch: str, layer: str | None) -> nn.Module:  # net: a torchvision/timm model
     if arch == LITE0:
         layer = layer or "stage5"
         if layer not in LITE0_STAGES:

@@ -126,6 +126,6 @@ def _translations(ckpt: Path, photos: list[Path], size: int):
 
 def _write(path: Path, image) -> None:
     from cartoonlab.data.folders import write_image
-    from cartoonlab.data.transforms import to_uint8
+    from cartoonlab.data.transforms import to_uint8_hwc
 
-    write_image(path, to_uint8(image))
+    write_image(path, to_uint8_hwc(image))

@@ -21,9 +21,11 @@ import warnings
 import lightning as L
 import torch
 
+from cartoonlab.data.batches import EvalBatch, TrainBatch
 from cartoonlab.data.edges import edge_smooth_torch
 from cartoonlab.inference import translate_at
 from cartoonlab.losses import ImagePool
+from cartoonlab.runs import RunStatus
 
 
 def adam(params) -> torch.optim.Adam:
@@ -41,6 +43,12 @@ def lr_factor(epoch: int, init_epochs: int, init_factor: float, n_epochs: int, n
     e = epoch - init_epochs
     decay = 1.0 - max(0, e + 1 - n_epochs) / float(n_epochs_decay + 1) if n_epochs_decay else 1.0
     return decay * gamma ** sum(e >= m for m in milestones)
+
+
+def scheduled_epochs(init_epochs: int = 0, n_epochs: int = 100, n_epochs_decay: int = 0, **_) -> int:
+    """The epochs a schedule spans: the init phase, the constant phase, the decay.
+    `cartoonlab fit` trains this many when `trainer.max_epochs` is not given."""
+    return init_epochs + n_epochs + n_epochs_decay
 
 
 class GANSystem(L.LightningModule):
@@ -74,7 +82,7 @@ class GANSystem(L.LightningModule):
         self.save_hyperparameters(ignore=list(self.injected))
         self.automatic_optimization = False
         self.pools: dict[str, ImagePool] = {}
-        self.status = "running"
+        self.status: str = RunStatus.RUNNING
         self.run_info: dict = {}
         self._t_step = self._t_epoch = None
 
@@ -94,7 +102,8 @@ class GANSystem(L.LightningModule):
                 if any(p.requires_grad for p in m.parameters()):
                     m.compile()
 
-    def prep(self, x: torch.Tensor) -> torch.Tensor:
+    def to_memory_format(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` in the memory format the model runs in: channels_last with `channels_last: true`."""
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
 
     # ---- optimization helpers ----
@@ -117,13 +126,13 @@ class GANSystem(L.LightningModule):
     def in_init_phase(self) -> bool:
         return self.current_epoch < self.hparams.init_epochs
 
-    def smoothed(self, batch: dict, cartoons: torch.Tensor, weight: float) -> torch.Tensor | None:
+    def smoothed(self, batch: TrainBatch, cartoons: torch.Tensor, weight: float) -> torch.Tensor | None:
         """Edge-smoothed cartoons for D when their loss `weight` is not 0: the batch's
         (cached by the DataModule), else computed on the fly on the batch's device."""
         if not weight:
             return None
         if "cartoon_smooth" in batch:
-            return self.prep(batch["cartoon_smooth"])
+            return self.to_memory_format(batch["cartoon_smooth"])
         return edge_smooth_torch(cartoons)
 
     def optimize(self, opt, loss: torch.Tensor) -> None:
@@ -138,7 +147,7 @@ class GANSystem(L.LightningModule):
         """False (and the run stops as "diverged") if any loss is NaN or infinite."""
         bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
         if bad:
-            self.status = "diverged"
+            self.status = RunStatus.DIVERGED
             self.print(f"cartoonlab: non-finite {', '.join(bad)} at epoch {self.current_epoch}, "
                        f"step {self.global_step}: stopping (status: diverged); weights are the last good ones")
             self.trainer.should_stop = True
@@ -173,7 +182,7 @@ class GANSystem(L.LightningModule):
             self.log("train/epoch_seconds", time.perf_counter() - self._t_epoch, on_epoch=True, on_step=False)
 
     # ---- evaluation: G's translations for the callbacks, and validation losses ----
-    def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
+    def val_losses(self, batch: EvalBatch, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
         return {}
 
     def translate(self, photo: torch.Tensor) -> torch.Tensor:
@@ -181,17 +190,17 @@ class GANSystem(L.LightningModule):
         `cyclegan` preset crops from images enlarged by 286/256, so its objects are
         that much larger in training), returned at the photo's size. `cartoonize`
         does the same from the checkpoint's `train_size`."""
-        return translate_at(self.G, self.prep(photo), self._work_side())
+        return translate_at(self.G, self.to_memory_format(photo), self._work_side())
 
-    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+    def validation_step(self, batch: EvalBatch, batch_idx: int) -> dict:
         fakes = self.translate(batch["photo"])
         self.log_terms("val", self.val_losses(batch, fakes), batch_size=len(fakes))
         return {"fake": fakes}
 
-    def test_step(self, batch: dict, batch_idx: int) -> dict:
+    def test_step(self, batch: EvalBatch, batch_idx: int) -> dict:
         return {"fake": self.translate(batch["photo"])}
 
-    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+    def predict_step(self, batch: EvalBatch, batch_idx: int) -> dict:
         return {"cartoon": self.translate(batch["photo"]).float().clamp(-1, 1),
                 "photo_path": batch.get("photo_path")}
 
@@ -201,7 +210,7 @@ class GANSystem(L.LightningModule):
             "generator": self.G.config if hasattr(self.G, "config") else None,
             "generator_prefix": "G.",
             "train_size": self._work_side(),
-            "status": self.status,
+            "status": str(self.status),  # a plain str: checkpoints load with weights_only=True
             "pools": {k: p.state_dict() for k, p in self.pools.items()},
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -222,7 +231,7 @@ class GANSystem(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._check_shapes(checkpoint.get("state_dict", {}))
         state = checkpoint.get("cartoonlab", {})
-        self.status = state.get("status", "running")
+        self.status = state.get("status", RunStatus.RUNNING)
         for k, s in state.get("pools", {}).items():
             self.pools[k].load_state_dict(s, self.device)
         if "rng" in state:

@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from cartoonlab.data.batches import EvalBatch, TrainBatch
 from cartoonlab.losses import (
     ContentLoss,
     GANLoss,
@@ -44,6 +45,8 @@ class CartoonGAN(GANSystem):
         gan_mode: "vanilla" (paper text, default) | "lsgan" (author's code) |
             "hinge" | "wgangp". `gan_on_probabilities`: the DIYA "LSGAN" (MSE on
             sigmoid outputs).
+        adv_weight: weight of G's adversarial term (1: the paper's, which weights the
+            content term only).
         content_weight: w_con (10, paper). `content_kind`: l1 (paper) | l2.
             `content_normalize`: divide by the mean target feature magnitude (not
             in the paper; used by the quick profile's random-weight extractors).
@@ -110,8 +113,8 @@ class CartoonGAN(GANSystem):
         return self.with_schedulers(self.optimizer_g(self.G.parameters()), self.optimizer_d(self.D.parameters()))
 
     # ---- the algorithm ----
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        p, c = self.prep(batch["photo"]), self.prep(batch["cartoon"])
+    def training_step(self, batch: TrainBatch, batch_idx: int) -> None:
+        p, c = self.to_memory_format(batch["photo"]), self.to_memory_format(batch["cartoon"])
         opt_g, opt_d = self.optimizers()
         if self.in_init_phase:  # Sec. 3.3: reconstruct content only
             self.init_step(opt_g, p)
@@ -175,5 +178,5 @@ class CartoonGAN(GANSystem):
         self.log_terms("train", terms, batch_size=len(fake))
 
     # ---- evaluation ----
-    def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"g_content": self.content(self.phi, fakes, self.prep(batch["photo"]))}
+    def val_losses(self, batch: EvalBatch, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"g_content": self.content(self.phi, fakes, self.to_memory_format(batch["photo"]))}

@@ -19,6 +19,8 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 
+from cartoonlab.augment import DiffAugment
+from cartoonlab.data.batches import EvalBatch, TrainBatch
 from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1, total_variation
 from cartoonlab.nets.blocks import init_weights
 from cartoonlab.nets.discriminators import PatchGANDiscriminator
@@ -52,6 +54,10 @@ class CycleGAN(GANSystem):
             NeurIPS 2019; not in CycleGAN, default 0: off): a faint pattern that hides
             the photo no longer survives the round trip, so G must keep it visibly.
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
+        diffaug: DiffAugment policies applied to every image D_X and D_Y see, real and
+            fake (`cartoonlab.augment`; Zhao et al. 2020, not in CycleGAN, default "": off),
+            e.g. "color,translation,cutout": for small datasets, where D memorises the
+            real images.
     """
 
 
@@ -72,6 +78,7 @@ class CycleGAN(GANSystem):
         init_epochs: int = 0,
         tv_weight: float = 0.0,
         cycle_noise_std: float = 0.0,
+        diffaug: str = "",
         **kwargs,
     ) -> None:
         super().__init__(init_epochs=init_epochs, **kwargs)
@@ -80,6 +87,7 @@ class CycleGAN(GANSystem):
         self.F, self.D_X = _fresh_copy(self.G), _fresh_copy(self.D_Y)
         self.optimizer_g, self.optimizer_d = optimizer_g or adam, optimizer_d or adam
         self.gan = GANLoss(gan_mode)
+        self.augment = DiffAugment(diffaug)
         self.pools = {"fake_y": ImagePool(pool_size, pool_mode, seed=1),
                       "fake_x": ImagePool(pool_size, pool_mode, seed=2)}
 
@@ -88,8 +96,8 @@ class CycleGAN(GANSystem):
                                     self.optimizer_d([*self.D_X.parameters(), *self.D_Y.parameters()]))
 
     # ---- the algorithm ----
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        x, y = self.prep(batch["photo"]), self.prep(batch["cartoon"])
+    def training_step(self, batch: TrainBatch, batch_idx: int) -> None:
+        x, y = self.to_memory_format(batch["photo"]), self.to_memory_format(batch["cartoon"])
         opt_g, opt_d = self.optimizers()
         g_turn = self.in_init_phase or batch_idx % self.hparams.n_critic == 0
         with torch.set_grad_enabled(g_turn):  # no graph for G, F on critic-only steps
@@ -113,8 +121,8 @@ class CycleGAN(GANSystem):
                 terms["g_tv"] = total_variation(fake_y) + total_variation(fake_x)
                 loss = loss + hp.tv_weight * terms["g_tv"]
             if adversarial:
-                terms["g_adv"] = (self.gan(self.D_Y(fake_y), True, for_d=False)
-                                  + self.gan(self.D_X(fake_x), True, for_d=False))
+                terms["g_adv"] = (self.gan(self.D_Y(self.augment(fake_y)), True, for_d=False)
+                                  + self.gan(self.D_X(self.augment(fake_x)), True, for_d=False))
                 loss = loss + terms["g_adv"]
             terms["g_total"] = loss
             if self.finite_or_stop(terms):
@@ -130,7 +138,7 @@ class CycleGAN(GANSystem):
             terms = {"d_y": self.d_loss(self.D_Y, y, self.pools["fake_y"].query(fake_y)),
                      "d_x": self.d_loss(self.D_X, x, self.pools["fake_x"].query(fake_x))}
             if e is not None:
-                terms["d_smooth"] = 0.5 * self.gan(self.D_Y(e), False)
+                terms["d_smooth"] = 0.5 * self.gan(self.D_Y(self.augment(e)), False)
             loss = terms["d_y"] + terms["d_x"] + self.hparams.smooth_weight * terms.get("d_smooth", 0)
             terms["d_adv"] = loss
             if self.finite_or_stop(terms):
@@ -138,14 +146,14 @@ class CycleGAN(GANSystem):
         self.log_terms("train", terms, batch_size=len(x))
 
     def d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        loss = 0.5 * (self.gan(D(real), True) + self.gan(D(fake), False))
+        loss = 0.5 * (self.gan(D(self.augment(real)), True) + self.gan(D(self.augment(fake)), False))
         if self.hparams.gan_mode == "wgangp":
             loss = loss + self.hparams.gp_weight * gradient_penalty(D, real, fake)
         return loss
 
     # ---- evaluation ----
-    def val_losses(self, batch: dict, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
-        x, y = self.prep(batch["photo"]), self.prep(batch["cartoon"])
+    def val_losses(self, batch: EvalBatch, fakes: torch.Tensor) -> dict[str, torch.Tensor]:
+        x, y = self.to_memory_format(batch["photo"]), self.to_memory_format(batch["cartoon"])
         return {"g_cycle": l1(self.F(fakes), x) + l1(self.G(self.F(y)), y)}
 
 

@@ -43,10 +43,9 @@ def test_a_bad_metrics_json_reads_as_corrupt_naming_the_file(tmp_path, kind):
 
 
 def _run(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
+    code = main(list(argv))
     out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+    return code, out.out, out.err
 
 
 def test_status_and_report_mark_the_bad_run_and_go_on(tmp_path, capsys):
@@ -143,9 +142,8 @@ def test_matrix_file_errors_name_the_key(tmp_path, edit, key):
 def test_a_data_folder_with_commas_and_brackets_is_one_tag(tmp_path, capsys):
     data = tmp_path / "photos [v2], small"
     run = Matrix.load(write_tiny_matrix(tmp_path), "tiny").runs(tmp_path / "out", data=str(data))[0]
-    with pytest.raises(SystemExit) as exc:
-        main([*run.args, "--print_config"])
-    assert exc.value.code == 0
+    code = main([*run.args, "--print_config"])
+    assert code == 0
     assert "- photos [v2], small" in capsys.readouterr().out
 
 
@@ -174,12 +172,13 @@ def test_a_non_finite_score_is_flagged_not_tabulated(tmp_path):
 
 
 def test_the_report_never_generates_a_dataset_a_run_config_names(tmp_path, monkeypatch, capsys):
-    from cartoonlab.ablation.identity import reference_photos
+    from cartoonlab.ablation.identity import datamodule_of, identity_row, reference_photos
 
     monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path / "cache"))
     runs = Matrix.load(write_tiny_matrix(tmp_path), "tiny").runs(tmp_path / "out")
     runs[0].dir.mkdir(parents=True)  # a planted config: a synthetic dataset never trained on
     (runs[0].dir / "config.yaml").write_text("data: {synthetic_n: 300, image_size: 32}\n")
-    assert reference_photos(runs[:1]) == ([], None, 0)
+    dm = datamodule_of(runs[:1])
+    assert dm is None and reference_photos(dm) == ([], None, 0) and identity_row(dm) is None
     assert "v2-n300-s128-seed0 is not in the cache" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists(), "the report reads data, it never writes any"

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
+from cartoonlab.ablation import runner
 from cartoonlab.ablation.matrix import Matrix
-from cartoonlab.ablation.runner import is_done, run_matrix
+from cartoonlab.ablation.runner import run_matrix, run_state
+from cartoonlab.runs import is_done
 
 from .tiny_matrix import write_tiny_matrix
 
@@ -20,7 +22,7 @@ def test_runs_skips_done_and_records_failures(tmp_path):
     out, log = tmp_path / "out", []
     runs = run_matrix(matrix, out, jobs=2, echo=log.append)
     by_cell = {r.cell: r for r in runs}
-    assert is_done(by_cell["cyclegan"]) and is_done(by_cell["cyclegan_no_pool"])
+    assert is_done(run_state(by_cell["cyclegan"])) and is_done(run_state(by_cell["cyclegan_no_pool"]))
     broken = json.loads((by_cell["broken"].dir / "metrics.json").read_text())
     assert broken["status"] == "failed" and "no_such_option" in broken["error"]
     assert any("broken-s0: failed" in line for line in log)
@@ -29,6 +31,47 @@ def test_runs_skips_done_and_records_failures(tmp_path):
     log.clear()
     run_matrix(matrix, out, jobs=1, echo=log.append)
     assert "2 already done, 1 to run" in log[0], "finished runs are skipped; the failed one is retried"
+
+
+class _FakeRun:
+    """A `cartoonlab fit` process that ends on its `polls`-th poll, done (test scores
+    written) when `code` is 0, else failed."""
+
+    def __init__(self, run, polls: int, code: int):
+        self.run, self.polls, self.code, self.returncode = run, polls, code, None
+
+    def poll(self):
+        self.polls -= 1
+        if self.polls == 0:
+            if self.code == 0:
+                self.run.dir.mkdir(parents=True, exist_ok=True)
+                (self.run.dir / "metrics.json").write_text(json.dumps(
+                    {"status": "finished", "epochs": 1, "metrics": {"test/fid_cartoon": 100.0}}))
+            self.returncode = self.code
+        return self.returncode
+
+
+def test_progress_lines_count_reaped_runs_as_done_not_running(tmp_path, monkeypatch):
+    """Two runs end at the same poll: both lines say 0 running (the reaped runs are
+    counted as done or failed, never as still running), then the last one starts."""
+    ends = {"cyclegan": (1, 0), "cyclegan_no_pool": (1, 0), "broken": (2, 1)}
+
+    def launch(run, gpu, threads, echo):
+        run.dir.parent.mkdir(parents=True, exist_ok=True)
+        log = open(run.dir.parent / f"{run.name}.log", "a")
+        echo(f"  start {run.name}")
+        return runner._Slot(run, _FakeRun(run, *ends[run.cell]), time.time(), log, gpu)
+
+    monkeypatch.setattr(runner, "_launch", launch)
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    log = []
+    run_matrix(Matrix.load(write_tiny_matrix(tmp_path), "tiny"), tmp_path / "out", jobs=2, echo=log.append)
+    progress = [line for line in log if line.startswith("[")]
+    assert len(progress) == 3, log
+    assert progress[0].startswith("[2/3 done, 0 running, 1 left") and "cyclegan-s0: finished" in progress[0]
+    assert progress[1].startswith("[2/3 done, 0 running, 1 left") and "no_pool-s0: finished" in progress[1]
+    assert progress[2].startswith("[2/3 done, 0 running, 0 left") and "broken-s0: failed" in progress[2]
+    assert log.index("  start broken-s0") > log.index(progress[1]), "started once a slot was free"
 
 
 def test_kill_and_resume(tmp_path):

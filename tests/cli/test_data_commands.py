@@ -2,16 +2,12 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from cartoonlab.cli import main
 from tests.data.badfiles import write_bad_zoo, write_good
 
 
 def run(*argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    return exc.value.code
+    return main(list(argv))
 
 
 def test_synth_smooth_check_roundtrip(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from cartoonlab.cli import EXIT_USER, TRACEBACK_ENV, main
+from cartoonlab.cli import EXIT_FAILED, EXIT_USER, TRACEBACK_ENV, main
 from cartoonlab.nets.generators import ResnetGenerator
 
 SPEC = {"class_path": "cartoonlab.nets.generators.ResnetGenerator",
@@ -23,9 +23,8 @@ def _ckpt(path, spec=SPEC, weights=None):
 
 
 def _run(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    return exc.value.code, capsys.readouterr().err
+    code = main(list(argv))
+    return code, capsys.readouterr().err
 
 
 def _image(path):
@@ -48,6 +47,27 @@ def test_a_missing_file_is_one_line_with_its_name_and_the_traceback_on_request(t
     with pytest.raises(FileNotFoundError):
         main(["cartoonize", "--ckpt", str(tmp_path / "nope.ckpt"), str(tmp_path / "a.png"),
               str(tmp_path / "out.png")])
+
+
+def test_main_returns_every_exit_code_and_only_the_entry_points_exit(tmp_path, capsys):
+    """`main` never raises SystemExit: argparse's --help and usage errors come back as codes
+    too; `python -m cartoonlab` (like the console script) exits with what `main` returned."""
+    import subprocess
+    import sys
+
+    assert main(["--help"]) == 0 and "usage: cartoonlab" in capsys.readouterr().out
+    code, err = _run(capsys)
+    assert code == EXIT_USER and "the following arguments are required: COMMAND" in err, err
+    code, err = _run(capsys, "cartoonize", "a.png")
+    assert code == EXIT_USER and "required: OUTPUT" in err, err
+    code, err = _run(capsys, "data", "check", str(tmp_path), "--strict")
+    assert code == 0, err
+    (tmp_path / "bad.png").write_bytes(b"x")
+    code, err = _run(capsys, "data", "check", str(tmp_path), "--strict")
+    assert code == EXIT_FAILED, err
+    proc = subprocess.run([sys.executable, "-m", "cartoonlab", "cartoonize", "--ckpt", str(tmp_path / "no.ckpt"),
+                           "a.png", "b.png"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == EXIT_USER and proc.stderr.startswith("cartoonlab: error: "), proc.stderr
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "text", "sentence", "yaml", "pickled_list",

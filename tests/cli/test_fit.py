@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cartoonlab.cli import main
+from cartoonlab.cli import EXIT_FAILED, EXIT_USER, main
 from cartoonlab.inference import load_generator
 
 EXP = Path(__file__).resolve().parents[2] / "experiments"
@@ -44,10 +44,9 @@ model:
 
 
 def run_ok(args: list[str]) -> None:
-    """`cartoonlab ARGS` in-process: it exits as the command does (SystemExit), 0 on success."""
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    assert exc.value.code == 0, f"cartoonlab {' '.join(args[:1])} exited {exc.value.code}"
+    """`cartoonlab ARGS` in-process: `main` returns the command's exit code, 0 on success."""
+    code = main(args)
+    assert code == 0, f"cartoonlab {' '.join(args[:1])} exited {code}"
 
 
 def configs(recipe: str) -> list[str]:
@@ -64,9 +63,8 @@ def fit_args(recipe: str, tmp_path: Path, name: str = "run") -> list[str]:
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_prints_its_config(recipe, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["fit", *configs(recipe), "--print_config"])
-    assert exc.value.code == 0
+    code = main(["fit", *configs(recipe), "--print_config"])
+    assert code == 0
     out = capsys.readouterr().out
     assert "class_path: cartoonlab.systems." in out
 
@@ -98,17 +96,16 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     src.mkdir()
     for name, size in {"odd.png": (37, 50), "wide.jpg": (90, 21)}.items():
         Image.new("RGB", size, (200, 120, 40)).save(src / name)
-    with pytest.raises(SystemExit) as exc:
-        main(["cartoonize", "--ckpt", str(ckpt), str(src), str(tmp_path / "out")])
-    assert exc.value.code == 0
+    code = main(["cartoonize", "--ckpt", str(ckpt), str(src), str(tmp_path / "out")])
+    assert code == 0
     assert Image.open(tmp_path / "out" / "odd.png").size == (37, 50)
     assert Image.open(tmp_path / "out" / "wide.png").size == (90, 21)
     run_ok(["predict", *fit_args("cyclegan", tmp_path, name="pred")[1:], f"--ckpt_path={ckpt}"])
     written = sorted((tmp_path / "pred" / "predictions").glob("*.png"))
     assert len(written) == 8 and Image.open(written[0]).size == (32, 32), "the 8 test photos, translated"
-    with pytest.raises(SystemExit) as exc:  # without a checkpoint G would be untrained: refused
-        main(["predict", *fit_args("cyclegan", tmp_path, name="untrained")[1:]])
-    assert exc.value.code == 2 and not (tmp_path / "untrained" / "predictions").exists()
+    # without a checkpoint G would be untrained: refused
+    code = main(["predict", *fit_args("cyclegan", tmp_path, name="untrained")[1:]])
+    assert code == EXIT_USER and not (tmp_path / "untrained" / "predictions").exists()
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
     assert g.train_size == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"
@@ -165,9 +162,10 @@ def test_fid_kid_in_validation_and_test(tmp_path):
 
 
 def test_max_steps_is_refused_with_one_clear_line(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([*fit_args("cyclegan", tmp_path), "--trainer.max_steps=10"])
-    assert "max_steps=10 is refused" in str(exc.value.code) and "5 batches" in str(exc.value.code)
+    code = main([*fit_args("cyclegan", tmp_path), "--trainer.max_steps=10"])
+    err = capsys.readouterr().err
+    assert code == EXIT_FAILED and err.count("\n") == 1, err
+    assert "cartoonlab: trainer.max_steps=10 is refused" in err and "5 batches" in err, err
 
 
 def test_the_test_after_fit_scores_the_checkpoint_chosen_on_validation(tmp_path, monkeypatch):
@@ -230,6 +228,15 @@ def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path, monkeypatc
     resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == 2 and "current_model_state" in resumed, "resumed, and still averaging"
 
-    with pytest.raises(SystemExit) as exc:
-        main([*fit_args("cyclegan", tmp_path, name="bad"), "--ema_decay=1.5"])
-    assert exc.value.code != 0
+    code = main([*fit_args("cyclegan", tmp_path, name="bad"), "--ema_decay=1.5"])
+    assert code != 0
+
+
+def test_epochs_follow_the_schedule_unless_given(tmp_path):
+    """No `trainer.max_epochs`: the run lasts init_epochs + n_epochs + n_epochs_decay."""
+    schedule = ["--model.init_args.init_epochs=1", "--model.init_args.n_epochs=1",
+                "--model.init_args.n_epochs_decay=1"]
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=null", *schedule])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 3
+    run_ok([*fit_args("cyclegan", tmp_path, name="cut"), "--trainer.max_epochs=1", *schedule])
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["epochs"] == 1, "given: kept"

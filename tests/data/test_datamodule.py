@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cartoonlab.data.batches import EvalBatch, TrainBatch
 from cartoonlab.data.datamodule import UnpairedImageDataModule, holdout_split
 from cartoonlab.data.folders import list_images
 
@@ -25,6 +26,7 @@ def first_batch(dm):
 def test_train_batch_keys_shapes_range(synth_root):
     batch = first_batch(make_dm(synth_root))
     assert set(batch) == {"photo", "cartoon", "cartoon_smooth"}
+    assert set(batch) == TrainBatch.__required_keys__ | TrainBatch.__optional_keys__, "the declared contract"
     for x in batch.values():
         assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32
         assert x.min() >= -1 and x.max() <= 1 and x.min() < -0.5 and x.max() > 0.5
@@ -146,6 +148,7 @@ def test_holdout_by_name_hash_never_trained_on(tmp_path):
     assert set(again[1]) == test, "the split is a function of the names"
     batch = next(iter(dm.val_dataloader()))
     assert set(batch) == {"photo", "cartoon", "photo_valid", "cartoon_valid", "photo_path", "index"}, "unpaired: no truth"
+    assert set(batch) == EvalBatch.__required_keys__, "the declared contract (truth: paired data only)"
     assert {p for p in batch["photo_path"]} <= {str(p) for p in val}, "validation never sees the test split"
     batch = next(iter(dm.test_dataloader()))
     assert {p for p in batch["photo_path"]} <= {str(p) for p in test}

@@ -31,7 +31,7 @@ def test_imagenet_classes(net, name, label):
     ext = ContentExtractor(arch="efficientnet_lite0")
     assert ext.input_norm == "raw"
     with torch.no_grad():
-        p = net(ext.prepare(photo(name))).softmax(1)[0]
+        p = net(ext.resize_and_normalize(photo(name))).softmax(1)[0]
     assert p.argmax().item() == label  # 285 Egyptian cat, 967 espresso
     assert p[label] > 0.5
 

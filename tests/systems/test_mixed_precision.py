@@ -44,7 +44,7 @@ def _translate_after(tmp_path, root, batches: int, **switches) -> torch.Tensor:
         trainer(tmp_path).fit(s, tiny_data(root, epoch_length=2 * batches))
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     with torch.no_grad():
-        return s.G.eval()(s.prep(x)).float()
+        return s.G.eval()(s.to_memory_format(x)).float()
 
 
 def test_channels_last_trains_the_same_generator_as_eager(tmp_path, synth_root):
