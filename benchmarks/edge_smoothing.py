@@ -61,8 +61,10 @@ def main() -> None:
     t_k = (time.perf_counter() - t0) / len(imgs)
     y8 = ((y.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
     pk = [psnr(a, b) for a, b in zip(y8, ours)]
-    print(f"kornia (on-the-fly, CPU): {t_k * 1e3:.2f} ms/image; PSNR vs cached: "
-          f"min {min(pk):.1f} dB, mean {np.mean(pk):.1f} dB (different Canny, see its docstring)")
+    print(
+        f"kornia (on-the-fly, CPU): {t_k * 1e3:.2f} ms/image; PSNR vs cached: "
+        f"min {min(pk):.1f} dB, mean {np.mean(pk):.1f} dB (different Canny, see its docstring)"
+    )
 
 
 if __name__ == "__main__":

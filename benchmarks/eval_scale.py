@@ -22,7 +22,9 @@ from cartoonlab.metrics.translation import TranslationScores
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a run directory (config.yaml, checkpoints/last.ckpt)")
-    ap.add_argument("--sides", type=int, nargs="+", help="short sides to translate at (default: crop, train_size)")
+    ap.add_argument(
+        "--sides", type=int, nargs="+", help="short sides to translate at (default: crop, train_size)"
+    )
     ap.add_argument("--split", default="val", choices=["val", "test"])
     args = ap.parse_args()
     data = yaml.safe_load((args.run / "config.yaml").read_text())["data"]
@@ -34,16 +36,23 @@ def main() -> None:
     scores = TranslationScores(load_backbone("auto"), ("cartoon",))
     scores.load_references(dm, args.split)
     loader = dm.val_dataloader() if args.split == "val" else dm.test_dataloader()
-    print(f"{args.run.name}: {args.split} split, crop {dm.hparams.image_size}, checkpoint train_size {net.train_size}")
-    print("| translated at | FID vs cartoons | KID x1e3 | L1 to truth | SSIM to photo |\n|---|---|---|---|---|")
+    print(
+        f"{args.run.name}: {args.split} split, crop {dm.hparams.image_size}, "
+        f"checkpoint train_size {net.train_size}"
+    )
+    print(
+        "| translated at | FID vs cartoons | KID x1e3 | L1 to truth | SSIM to photo |\n|---|---|---|---|---|"
+    )
     for side in sides:
         scores.reset()
         with torch.no_grad():
             for batch in loader:
                 scores.update(translate_at(net, batch["photo"], side), batch)
         r = scores.compute()
-        print(f"| {side} px | {r['fid_cartoon']:.1f} | {1e3 * r['kid_cartoon']:.1f} | "
-              f"{r.get('l1_truth', float('nan')):.3f} | {r['ssim_photo']:.3f} |")
+        print(
+            f"| {side} px | {r['fid_cartoon']:.1f} | {1e3 * r['kid_cartoon']:.1f} | "
+            f"{r.get('l1_truth', float('nan')):.3f} | {r['ssim_photo']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

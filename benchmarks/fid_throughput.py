@@ -28,7 +28,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
     dev = torch.device(args.device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = (
+        torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    )
     net = load_backbone().to(dev)
     x = torch.randint(0, 256, (args.batch_size, 3, 256, 256), dtype=torch.uint8, device=dev)
     net(x[:2])  # warm-up

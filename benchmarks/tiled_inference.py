@@ -31,8 +31,10 @@ from PIL import Image
 
 from cartoonlab.nets.generators import CartoonGANGenerator, ResnetGenerator
 
-GENERATORS = {"cyclegan": lambda: ResnetGenerator(ngf=64, n_blocks=9),
-              "cartoongan": lambda: CartoonGANGenerator(ngf=64, n_blocks=8, norm="instance")}
+GENERATORS = {
+    "cyclegan": lambda: ResnetGenerator(ngf=64, n_blocks=9),
+    "cartoongan": lambda: CartoonGANGenerator(ngf=64, n_blocks=8, norm="instance"),
+}
 
 
 def photo(path: Path, w: int, h: int) -> None:
@@ -54,22 +56,47 @@ def main() -> None:
         d = Path(d)
         photo(d / "photo.jpg", w, h)
         net = GENERATORS[args.generator]()
-        torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-                    "cartoonlab": {"generator": net.config, "train_size": 256}}, d / "g.ckpt")
-        cmd = [sys.executable, "-m", "cartoonlab", "cartoonize", "--ckpt", str(d / "g.ckpt"), "--native",
-               "--tile", args.tile, str(d / "photo.jpg"), str(d / "out.png")]
+        torch.save(
+            {
+                "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+                "cartoonlab": {"generator": net.config, "train_size": 256},
+            },
+            d / "g.ckpt",
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "cartoonlab",
+            "cartoonize",
+            "--ckpt",
+            str(d / "g.ckpt"),
+            "--native",
+            "--tile",
+            args.tile,
+            str(d / "photo.jpg"),
+            str(d / "out.png"),
+        ]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CARTOONLAB_TRACEBACK": "1"})
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "CARTOONLAB_TRACEBACK": "1"}
+        )
         seconds = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         out_size = Image.open(d / "out.png").size if (d / "out.png").exists() else None
     from cartoonlab.inference import auto_tile
 
-    row = {"image": f"{w}x{h}", "megapixels": round(w * h / 1e6, 1), "generator": args.generator,
-           "tile": args.tile if args.tile != "auto" else f"auto ({auto_tile(net, 'cpu')})",
-           "seconds": round(seconds, 1), "peak_rss_gib": round(peak / 2**30, 2),
-           "output_size": f"{out_size[0]}x{out_size[1]}" if out_size else None, "rc": proc.returncode,
-           "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+    row = {
+        "image": f"{w}x{h}",
+        "megapixels": round(w * h / 1e6, 1),
+        "generator": args.generator,
+        "tile": args.tile if args.tile != "auto" else f"auto ({auto_tile(net, 'cpu')})",
+        "seconds": round(seconds, 1),
+        "peak_rss_gib": round(peak / 2**30, 2),
+        "output_size": f"{out_size[0]}x{out_size[1]}" if out_size else None,
+        "rc": proc.returncode,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
     print(json.dumps(row, indent=1))
     if proc.returncode:
         print(proc.stderr[-2000:], file=sys.stderr)

@@ -26,7 +26,9 @@ class DiffAugment(nn.Module):
         names = [p.strip() for p in policy.split(",") if p.strip()]
         unknown = sorted(set(names) - set(POLICIES))
         if unknown:
-            raise ValueError(f"unknown DiffAugment policy {', '.join(unknown)}; use a comma list of {POLICIES}")
+            raise ValueError(
+                f"unknown DiffAugment policy {', '.join(unknown)}; use a comma list of {POLICIES}"
+            )
         ops = {
             "color": K.ColorJiggle(brightness=0.5, contrast=0.5, saturation=1.0, p=1.0),
             "translation": K.RandomAffine(degrees=0.0, translate=(0.125, 0.125), padding_mode="zeros", p=1.0),

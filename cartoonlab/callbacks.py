@@ -44,7 +44,9 @@ class TranslationMetrics(L.Callback):
 
     BEST = "best.ckpt"
 
-    def __init__(self, every_n_epochs: int = 1, backbone: FidBackbone = "auto", save_best: bool = True) -> None:
+    def __init__(
+        self, every_n_epochs: int = 1, backbone: FidBackbone = "auto", save_best: bool = True
+    ) -> None:
         self.every_n_epochs, self.backbone_name, self.save_best = every_n_epochs, backbone, save_best
         self.scores: dict = {}
         self.best: dict = {}
@@ -73,15 +75,20 @@ class TranslationMetrics(L.Callback):
             from cartoonlab.metrics import load_backbone
             from cartoonlab.metrics.translation import TranslationScores
 
-            backbone = next((s.backbone for s in self.scores.values()), None) or load_backbone(self.backbone_name)
+            backbone = next((s.backbone for s in self.scores.values()), None) or load_backbone(
+                self.backbone_name
+            )
             refs = ("cartoon", "photo") if stage == "test" else ("cartoon",)
             self.scores[stage] = TranslationScores(backbone, refs)
         return self.scores[stage]
 
     def _start(self, trainer, pl_module, stage: str) -> None:
         n = self.every_n_epochs
-        self._active = stage == "test" or trainer.state.fn == "validate" or bool(
-            n and trainer.current_epoch % n == n - 1)
+        self._active = (
+            stage == "test"
+            or trainer.state.fn == "validate"
+            or bool(n and trainer.current_epoch % n == n - 1)
+        )
         if self._active:
             self._seen: set[int] = set()
             scores = self._scores(stage)
@@ -90,7 +97,9 @@ class TranslationMetrics(L.Callback):
 
     def _update(self, pl_module, outputs, batch, stage: str) -> None:
         if self._active:
-            self.scores[stage].update(outputs["fake"], self._first_seen(pl_module, batch), gather=pl_module.all_gather)
+            self.scores[stage].update(
+                outputs["fake"], self._first_seen(pl_module, batch), gather=pl_module.all_gather
+            )
 
     def _first_seen(self, pl_module, batch: EvalBatch) -> EvalBatch:
         """Under DDP, DistributedSampler repeats a few items so that every rank gets as
@@ -121,12 +130,16 @@ class TranslationMetrics(L.Callback):
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._start(trainer, pl_module, "val")
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         self._update(pl_module, outputs, batch, "val")
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         res = self._end(trainer, pl_module, "val")
-        self._improved = bool(res and trainer.state.fn == "fit" and res["fid"] < self.best.get("fid", float("inf")))
+        self._improved = bool(
+            res and trainer.state.fn == "fit" and res["fid"] < self.best.get("fid", float("inf"))
+        )
         if self._improved:
             self.best = {"epoch": trainer.current_epoch, **res}
         if self.best and hasattr(pl_module, "run_info"):
@@ -166,16 +179,21 @@ class SampleGrid(L.Callback):
     def __init__(self, n: int = 8) -> None:
         self.n = n
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if batch_idx or dataloader_idx or not self.n:
             return
-        out = Path(trainer.log_dir or trainer.default_root_dir) / "samples"  # a collective under DDP: every rank
+        out = (
+            Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+        )  # a collective under DDP: every rank
         if not trainer.is_global_zero:
             return
         n = min(self.n, len(outputs["fake"]))
         rows = [batch["photo"][:n], outputs["fake"][:n]] + ([batch["truth"][:n]] if "truth" in batch else [])
-        grid = torchvision.utils.make_grid(torch.cat([r.detach().float().cpu() for r in rows]), nrow=n,
-                                           normalize=True, value_range=(-1, 1))
+        grid = torchvision.utils.make_grid(
+            torch.cat([r.detach().float().cpu() for r in rows]), nrow=n, normalize=True, value_range=(-1, 1)
+        )
         out.mkdir(parents=True, exist_ok=True)
         torchvision.utils.save_image(grid, out / f"epoch_{trainer.current_epoch:04d}.png")
         for lg in trainer.loggers:
@@ -198,7 +216,9 @@ class PredictionWriter(L.Callback):
         for img, src in zip(outputs["cartoon"], outputs["photo_path"]):
             name = Path(src).stem + ".png"
             if name in self.written:
-                raise ValueError(f"{self.written[name]} and {src} would both be written to {name}; rename one")
+                raise ValueError(
+                    f"{self.written[name]} and {src} would both be written to {name}; rename one"
+                )
             write_image(self._dir(trainer) / name, to_uint8_hwc(img))
             self.written[name] = src
 

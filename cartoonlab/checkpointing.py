@@ -42,12 +42,18 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     def __init__(self, path: Any, cause: BaseException) -> None:
         text = str(cause)
         found = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
-        reason = (found.group(1) if found else text.strip().splitlines()[0] if text.strip() else
-                  type(cause).__name__).split(". ")[0]
+        reason = (
+            found.group(1)
+            if found
+            else text.strip().splitlines()[0]
+            if text.strip()
+            else type(cause).__name__
+        ).split(". ")[0]
         super().__init__(
             f"cannot load checkpoint {path} safely: torch.load(weights_only=True) refused it ({reason}). "
             "cartoonlab loads only checkpoints that hold tensors and plain data, never other pickled "
-            "objects, whose loading can run arbitrary code. Use a checkpoint that cartoonlab wrote.")
+            "objects, whose loading can run arbitrary code. Use a checkpoint that cartoonlab wrote."
+        )
 
 
 class NotACheckpointError(ValueError):
@@ -130,11 +136,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             tmp.unlink(missing_ok=True)
             raise
 
-    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
-                        weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         with checkpoint_errors(path):
-            return super().load_checkpoint(path, map_location=map_location,
-                                           weights_only=True if weights_only is None else weights_only)
+            return super().load_checkpoint(
+                path, map_location=map_location, weights_only=True if weights_only is None else weights_only
+            )
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -155,8 +163,11 @@ class LastCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)  # top-k, and last if a top-k file was saved
-        if (self.save_last and self._every_n_epochs >= 1
-                and (trainer.current_epoch + 1) % self._every_n_epochs == 0
-                and self._should_save_on_train_epoch_end(trainer)
-                and not self._should_skip_saving_checkpoint(trainer)):  # e.g. saved at this step
+        if (
+            self.save_last
+            and self._every_n_epochs >= 1
+            and (trainer.current_epoch + 1) % self._every_n_epochs == 0
+            and self._should_save_on_train_epoch_end(trainer)
+            and not self._should_skip_saving_checkpoint(trainer)
+        ):  # e.g. saved at this step
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -55,8 +55,11 @@ def export(ckpt: str | Path, fmt: str, out: str | Path, released: bool = False) 
 def _safetensors(net: nn.Module, meta: dict, path: Path) -> None:
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
-              metadata={META_FILE: json.dumps({**meta, "convention": "RGB in [-1, 1], NCHW"})})
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()},
+        str(path),
+        metadata={META_FILE: json.dumps({**meta, "convention": "RGB in [-1, 1], NCHW"})},
+    )
 
 
 def _torchscript(net: nn.Module, meta: dict, path: Path) -> None:
@@ -74,9 +77,16 @@ def _onnx(net: nn.Module, meta: dict, path: Path) -> None:
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated in favour of dynamo
         warnings.simplefilter("ignore")
-        torch.onnx.export(BakedGenerator(net, stride).eval(), (example,), str(path), dynamo=False,
-                          input_names=["image"], output_names=["cartoon"], opset_version=17,
-                          dynamic_axes={"image": axes, "cartoon": axes})
+        torch.onnx.export(
+            BakedGenerator(net, stride).eval(),
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["cartoon"],
+            opset_version=17,
+            dynamic_axes={"image": axes, "cartoon": axes},
+        )
     model = onnx.load(str(path))
     entry = model.metadata_props.add()
     entry.key, entry.value = META_FILE, json.dumps({**meta, "convention": CONVENTION})

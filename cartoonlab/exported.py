@@ -66,8 +66,9 @@ def load_onnx(path: str | Path, map_location="cpu") -> Exported:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        raise ImportError(f"{path} is an ONNX model: running it needs ONNX Runtime "
-                          "(pip install onnxruntime)") from e
+        raise ImportError(
+            f"{path} is an ONNX model: running it needs ONNX Runtime (pip install onnxruntime)"
+        ) from e
     if not Path(path).is_file():
         raise FileNotFoundError(2, "No such file", str(path))
     try:

@@ -51,7 +51,7 @@ def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -
     state = read_checkpoint(path, map_location)
     meta = state.get("cartoonlab")
     prefix = meta.get("generator_prefix", "G.") if isinstance(meta, dict) else "G."
-    weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    weights = {k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
     return build_generator(path, meta, weights)
 
 
@@ -69,8 +69,12 @@ def load_safetensors(path: str | Path, map_location: str | torch.device = "cpu")
     return build_generator(path, meta, weights)
 
 
-EXPORTED = {".safetensors": load_safetensors, ".pt": load_torchscript, ".ts": load_torchscript,
-            ".onnx": load_onnx}
+EXPORTED = {
+    ".safetensors": load_safetensors,
+    ".pt": load_torchscript,
+    ".ts": load_torchscript,
+    ".onnx": load_onnx,
+}
 
 
 def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Tensor]) -> nn.Module:
@@ -87,14 +91,19 @@ def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Ten
         with torch.device("meta"):  # the spec's shapes, checked against the weights before allocating
             shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
     except (ImportError, AttributeError, TypeError, ValueError) as e:
-        raise NotACheckpointError(path, f"its generator spec {spec['class_path']}({spec['init_args']}) "
-                                  f"cannot be built by this cartoonlab: {e}") from e
+        raise NotACheckpointError(
+            path,
+            f"its generator spec {spec['class_path']}({spec['init_args']}) "
+            f"cannot be built by this cartoonlab: {e}",
+        ) from e
     if shapes != {k: v.shape for k, v in weights.items()}:
         raise NotACheckpointError(path, f"its generator spec {spec['init_args']} does not match its weights")
     bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise ValueError(f"{path}: the generator's weights are not finite ({bad[0]}, {len(bad)} tensor(s) "
-                         "with NaN or Inf): the run diverged; use an earlier checkpoint")
+        raise ValueError(
+            f"{path}: the generator's weights are not finite ({bad[0]}, {len(bad)} tensor(s) "
+            "with NaN or Inf): the run diverged; use an earlier checkpoint"
+        )
     net = cls(**spec["init_args"])
     net.load_state_dict(weights)
     net.train_size = meta.get("train_size")  # type: ignore[attr-defined]  # a dict: checked above
@@ -110,16 +119,26 @@ def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def translate_at(net: nn.Module, x: torch.Tensor, work_side: int | None, tile: int | None = None,
-                 overlap: int = OVERLAP) -> torch.Tensor:
+def translate_at(
+    net: nn.Module, x: torch.Tensor, work_side: int | None, tile: int | None = None, overlap: int = OVERLAP
+) -> torch.Tensor:
     """G(x) computed with the short side resized to `work_side` (None: as is), returned
     at x's own size. Downscaling is antialiased, like the training data's INTER_AREA.
     With `tile`, a working image larger than tile x tile is translated in overlapping
     tiles (`cartoonlab.tiles`: bounded memory, no visible seams)."""
     h, w = x.shape[-2:]
     k = work_side / min(h, w) if work_side else 1.0
-    small = x if k == 1.0 else F.interpolate(x, size=(max(1, round(h * k)), max(1, round(w * k))),
-                                             mode="bilinear", antialias=True, align_corners=False)
+    small = (
+        x
+        if k == 1.0
+        else F.interpolate(
+            x,
+            size=(max(1, round(h * k)), max(1, round(w * k))),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+    )
     if tile and max(small.shape[-2:]) > tile:
         y = torch.cat([translate_tiled(net, im[None], tile, overlap) for im in small])
     else:
@@ -172,8 +191,9 @@ def available_memory() -> int | None:
     return None
 
 
-def refuse_if_too_large(net: nn.Module, h: int, w: int, work_side: int | None, device: str,
-                        tile: int | None = None) -> None:
+def refuse_if_too_large(
+    net: nn.Module, h: int, w: int, work_side: int | None, device: str, tile: int | None = None
+) -> None:
     """ValueError, with the size that would fit, when an image would not fit in memory (CPU),
     rather than swapping or being killed by the OOM killer half-way."""
     have = available_memory() if str(device).startswith("cpu") else None
@@ -183,9 +203,15 @@ def refuse_if_too_large(net: nn.Module, h: int, w: int, work_side: int | None, d
     lo, hi = 0.0, 1.0  # the largest scale that fits (memory is not proportional to area with tiles)
     for _ in range(30):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if memory_needed(net, int(h * mid), int(w * mid), work_side, tile) <= 0.8 * have else (lo, mid)
-    raise ValueError(f"{w}x{h} would need about {need / 2**30:.1f} GiB to translate, {have / 2**30:.1f} GiB "
-                     f"is available: downscale it to about {int(w * lo)}x{int(h * lo)} first (--max-side)")
+        lo, hi = (
+            (mid, hi)
+            if memory_needed(net, int(h * mid), int(w * mid), work_side, tile) <= 0.8 * have
+            else (lo, mid)
+        )
+    raise ValueError(
+        f"{w}x{h} would need about {need / 2**30:.1f} GiB to translate, {have / 2**30:.1f} GiB "
+        f"is available: downscale it to about {int(w * lo)}x{int(h * lo)} first (--max-side)"
+    )
 
 
 @dataclass
@@ -203,8 +229,10 @@ def output_pairs(src: Path, dst: Path, ext: str = ".png") -> list[tuple[Path, Pa
     if src.is_dir():
         s, d = src.resolve(), dst.resolve()
         if d == s or s in d.parents:
-            raise ValueError(f"output folder {dst} is (inside) the input folder {src}: inputs would be "
-                             "overwritten or translated again on the next run; choose another folder")
+            raise ValueError(
+                f"output folder {dst} is (inside) the input folder {src}: inputs would be "
+                "overwritten or translated again on the next run; choose another folder"
+            )
         pairs = [(p, dst / p.relative_to(src).with_suffix(ext)) for p in list_images(src)]
         if not pairs:
             raise ValueError(f"no image files in {src}")
@@ -221,10 +249,19 @@ def output_pairs(src: Path, dst: Path, ext: str = ".png") -> list[tuple[Path, Pa
     return pairs
 
 
-def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
-                   work_side: int | None | str = "train", tile: int | None | str = "auto",
-                   overlap: int = OVERLAP, max_side: int | None = None, show_progress: bool = False,
-                   ext: str = ".png", batch_size: int = 8) -> Translated:
+def translate_path(
+    net: nn.Module,
+    src: str | Path,
+    dst: str | Path,
+    device: str = "cpu",
+    work_side: int | None | str = "train",
+    tile: int | None | str = "auto",
+    overlap: int = OVERLAP,
+    max_side: int | None = None,
+    show_progress: bool = False,
+    ext: str = ".png",
+    batch_size: int = 8,
+) -> Translated:
     """Translate one image file, or every image of a folder (mirrored names; the format
     by the output file's extension, or `ext` for folders). An alpha channel is kept: the
     image is translated over white and its alpha written back (formats that have one).
@@ -255,7 +292,9 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
         try:
             x, alpha = read_input(net, inp, out, work_side, device, tile, max_side)
         except Exception as err:  # noqa: BLE001 - unreadable or too large: skip, count, name it
-            done.skipped[inp] = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+            done.skipped[inp] = (
+                f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+            )
             continue
         if batch and not fits_batch(batch[0][1], x, len(batch), batch_size, work_side, tile):
             flush()
@@ -264,21 +303,41 @@ def translate_path(net: nn.Module, src: str | Path, dst: str | Path, device: str
     return done
 
 
-def translate_video_path(net: nn.Module, src: str | Path, dst: str | Path, device: str = "cpu",
-                         work_side: int | None | str = "train", tile: int | None | str = "auto",
-                         overlap: int = OVERLAP, show_progress: bool = False) -> int:
+def translate_video_path(
+    net: nn.Module,
+    src: str | Path,
+    dst: str | Path,
+    device: str = "cpu",
+    work_side: int | None | str = "train",
+    tile: int | None | str = "auto",
+    overlap: int = OVERLAP,
+    show_progress: bool = False,
+) -> int:
     """Translate every frame of a video into `dst` like a still image (`work_side`, `tile`
     as in `translate_path`), streaming, frame rate and audio kept (`cartoonlab.video`,
     needs PyAV); the number of frames written."""
     from cartoonlab import video
 
     work_side, tile = resolve(net, work_side, tile, overlap, device)
-    return video.translate_video(net.to(device), src, dst, device=device, progress=show_progress,
-                                 translate=lambda g, x: translate_at(g, x, work_side, tile, overlap))
+    return video.translate_video(
+        net.to(device),
+        src,
+        dst,
+        device=device,
+        progress=show_progress,
+        translate=lambda g, x: translate_at(g, x, work_side, tile, overlap),
+    )
 
 
-def read_input(net: nn.Module, inp: Path, out: Path, work_side: int | None, device: str, tile: int | None,
-               max_side: int | None) -> tuple[torch.Tensor, np.ndarray | None]:
+def read_input(
+    net: nn.Module,
+    inp: Path,
+    out: Path,
+    work_side: int | None,
+    device: str,
+    tile: int | None,
+    max_side: int | None,
+) -> tuple[torch.Tensor, np.ndarray | None]:
     """`[1, 3, H, W]` in [-1, 1] on `device` (EXIF orientation applied, downscaled to
     `max_side`) and the alpha channel when `out`'s format keeps one. Raises ValueError for
     an image too large to translate, before decoding it."""
@@ -293,8 +352,9 @@ def read_input(net: nn.Module, inp: Path, out: Path, work_side: int | None, devi
     return x.to(device), alpha
 
 
-def fits_batch(first: torch.Tensor, x: torch.Tensor, n: int, batch_size: int, work_side: int | None,
-               tile: int | None) -> bool:
+def fits_batch(
+    first: torch.Tensor, x: torch.Tensor, n: int, batch_size: int, work_side: int | None, tile: int | None
+) -> bool:
     """Whether x joins a batch of n images like `first`: same size, fewer than batch_size,
     and their working pixels together within one tile's (untiled: 1024 x 1024)."""
     if x.shape != first.shape or n >= batch_size:
@@ -309,13 +369,16 @@ def write_translation(out: Path, rgb: np.ndarray, alpha: np.ndarray | None) -> N
     write_image(out, rgb)
 
 
-def resolve(net: nn.Module, work_side: int | None | str, tile: int | None | str, overlap: int,
-            device: str) -> tuple[int | None, int | None]:
+def resolve(
+    net: nn.Module, work_side: int | None | str, tile: int | None | str, overlap: int, device: str
+) -> tuple[int | None, int | None]:
     """`work_side` "train" -> the net's training size; `tile` "auto" -> `auto_tile`; checked."""
     side = getattr(net, "train_size", None) if work_side == "train" else work_side
     px = auto_tile(net, device) if tile == "auto" else tile
     if isinstance(side, str) or isinstance(px, str):
-        raise ValueError(f"work_side must be a size or 'train' and tile a size or 'auto', got {work_side!r}, {tile!r}")
+        raise ValueError(
+            f"work_side must be a size or 'train' and tile a size or 'auto', got {work_side!r}, {tile!r}"
+        )
     if px and px <= 2 * overlap:
         raise ValueError(f"a tile of {px} px must be more than twice the overlap ({overlap} px)")
     return side, px

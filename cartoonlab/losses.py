@@ -34,7 +34,9 @@ class GANLoss(nn.Module):
         if mode not in ("vanilla", "lsgan", "hinge", "wgangp"):
             raise ValueError(f"unknown GAN mode {mode!r}")
         if on_probabilities and mode in ("hinge", "wgangp"):
-            raise ValueError(f"on_probabilities (a sigmoid on D's output) is for vanilla and lsgan, not {mode}")
+            raise ValueError(
+                f"on_probabilities (a sigmoid on D's output) is for vanilla and lsgan, not {mode}"
+            )
         self.mode, self.on_probabilities = mode, on_probabilities
 
     def forward(self, pred: torch.Tensor, real: bool, for_d: bool = True) -> torch.Tensor:

@@ -35,10 +35,20 @@ def released_keys(n_blocks: int = 8) -> list[str]:
     layers = ["conv01_1", "in01_1", "conv02_1", "conv02_2", "in02_1", "conv03_1", "conv03_2", "in03_1"]
     for b in range(4, 4 + n_blocks):
         layers += [f"conv{b:02d}_1", f"in{b:02d}_1", f"conv{b:02d}_2", f"in{b:02d}_2"]
-    layers += ["deconv01_1", "deconv01_2", f"in{4 + n_blocks:02d}_1", "deconv02_1", "deconv02_2",
-               f"in{5 + n_blocks:02d}_1", "deconv03_1"]
-    return [f"{name}.{p}" for name in layers
-            for p in (("scale", "shift") if name.startswith("in") else ("weight", "bias"))]
+    layers += [
+        "deconv01_1",
+        "deconv01_2",
+        f"in{4 + n_blocks:02d}_1",
+        "deconv02_1",
+        "deconv02_2",
+        f"in{5 + n_blocks:02d}_1",
+        "deconv03_1",
+    ]
+    return [
+        f"{name}.{p}"
+        for name in layers
+        for p in (("scale", "shift") if name.startswith("in") else ("weight", "bias"))
+    ]
 
 
 def convert_released(weights: dict[str, torch.Tensor]) -> CartoonGANGenerator:
@@ -46,8 +56,10 @@ def convert_released(weights: dict[str, torch.Tensor]) -> CartoonGANGenerator:
     keys = released_keys()
     missing, extra = [k for k in keys if k not in weights], [k for k in weights if k not in set(keys)]
     if missing or extra:
-        raise ValueError(f"not a released CartoonGAN generator: {len(missing)} key(s) missing "
-                         f"({', '.join(missing[:3])}), {len(extra)} unexpected ({', '.join(extra[:3])})")
+        raise ValueError(
+            f"not a released CartoonGAN generator: {len(missing)} key(s) missing "
+            f"({', '.join(missing[:3])}), {len(extra)} unexpected ({', '.join(extra[:3])})"
+        )
     net = CartoonGANGenerator(ngf=64, n_blocks=8, norm="instance_affine")
     ours = list(net.state_dict())
     state = {o: weights[k].float().clone() for o, k in zip(ours, keys, strict=True)}
@@ -57,8 +69,10 @@ def convert_released(weights: dict[str, torch.Tensor]) -> CartoonGANGenerator:
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     wrong = [k for k in ours if tuple(state[k].shape) != shapes[k]]
     if wrong:
-        raise ValueError(f"not a released CartoonGAN generator: {wrong[0]} has shape "
-                         f"{tuple(state[wrong[0]].shape)}, expected {shapes[wrong[0]]}")
+        raise ValueError(
+            f"not a released CartoonGAN generator: {wrong[0]} has shape "
+            f"{tuple(state[wrong[0]].shape)}, expected {shapes[wrong[0]]}"
+        )
     net.load_state_dict(state)
     net.train_size = None  # type: ignore[assignment]  # translate at the size given (see the module docstring)
     return net.eval()
@@ -68,8 +82,12 @@ def load_released(path: str | Path, map_location="cpu") -> CartoonGANGenerator:
     """`convert_released` of a `<Style>_net_G_float.pth` file, read with weights_only=True."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(2, f"No such file (the released styles are {', '.join(STYLES)}: "
-                                "see `cartoonlab.released` for where to get them)", str(path))
+        raise FileNotFoundError(
+            2,
+            f"No such file (the released styles are {', '.join(STYLES)}: "
+            "see `cartoonlab.released` for where to get them)",
+            str(path),
+        )
     try:
         weights = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable or unsafe file

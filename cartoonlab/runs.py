@@ -23,6 +23,7 @@ from cartoonlab.utils import atomic_write_text, check_name
 if sys.version_info >= (3, 11):
     from enum import StrEnum
 else:  # pragma: no cover - Python 3.10: the same behaviour (a str, printed and formatted as its value)
+
     class StrEnum(str, Enum):
         __str__ = str.__str__
         __format__ = str.__format__
@@ -46,8 +47,17 @@ class RunStatus(StrEnum):
 STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus)
 DONE_METRIC = "test/fid_cartoon"  # a run with test scores is done
 _NUMBER: tuple[type, ...] = (int, float)
-_FIELDS: dict[str, type | tuple[type, ...]] = {"status": str, "error": str, "train_seconds": _NUMBER, "train_images": int, "batches": int,
-           "epochs": int, "images_per_second": (*_NUMBER, type(None)), "metrics": dict, "best_val": dict}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "status": str,
+    "error": str,
+    "train_seconds": _NUMBER,
+    "train_images": int,
+    "batches": int,
+    "epochs": int,
+    "images_per_second": (*_NUMBER, type(None)),
+    "metrics": dict,
+    "best_val": dict,
+}
 
 
 def read_record(path: str | Path) -> dict:
@@ -67,10 +77,14 @@ def read_record(path: str | Path) -> dict:
     bad += ["status"] if data.get("status") not in STATUSES else []
     metrics = data.get("metrics", {})
     if isinstance(metrics, dict):
-        bad += [f"metrics.{k}" for k, v in metrics.items() if not isinstance(v, _NUMBER) or isinstance(v, bool)]
+        bad += [
+            f"metrics.{k}" for k, v in metrics.items() if not isinstance(v, _NUMBER) or isinstance(v, bool)
+        ]
     if bad:
-        return {"status": RunStatus.CORRUPT,
-                "error": f"{path}: unexpected value for {', '.join(sorted(set(bad)))}"}
+        return {
+            "status": RunStatus.CORRUPT,
+            "error": f"{path}: unexpected value for {', '.join(sorted(set(bad)))}",
+        }
     return data
 
 
@@ -79,8 +93,9 @@ def is_done(record: dict) -> bool:
     `ablation.runner.run_state`): diverged (rerunning would diverge again), or finished
     with test scores (`DONE_METRIC`). The only definition: every caller asks this."""
     status = record.get("status")
-    return status == RunStatus.DIVERGED or (status == RunStatus.FINISHED
-                                            and DONE_METRIC in record.get("metrics", {}))
+    return status == RunStatus.DIVERGED or (
+        status == RunStatus.FINISHED and DONE_METRIC in record.get("metrics", {})
+    )
 
 
 def scored_checkpoint(run_dir: str | Path) -> Path:
@@ -147,8 +162,11 @@ def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
         return loggers
     online = run.wandb == "online"
     if online and not _wandb_credentials():
-        warnings.warn("W&B online mode asked for but no credentials are configured "
-                      "(WANDB_API_KEY or ~/.netrc): logging offline instead", stacklevel=2)
+        warnings.warn(
+            "W&B online mode asked for but no credentials are configured "
+            "(WANDB_API_KEY or ~/.netrc): logging offline instead",
+            stacklevel=2,
+        )
         online = False
     if not online:
         os.environ["WANDB_MODE"] = "offline"  # also for wandb's service process: never prompt
@@ -158,10 +176,25 @@ def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
     import wandb
 
     # no system-stats thread, no pip freeze / git / console capture: seconds saved per run
-    settings = wandb.Settings(x_disable_stats=True, x_disable_meta=True, x_save_requirements=False,
-                              disable_git=True, console="off", silent=True)
-    loggers.append(WandbLogger(name=run.name, project=run.project, group=run.group, tags=run.tags or None,
-                               save_dir=str(run.dir), offline=not online, settings=settings))
+    settings = wandb.Settings(
+        x_disable_stats=True,
+        x_disable_meta=True,
+        x_save_requirements=False,
+        disable_git=True,
+        console="off",
+        silent=True,
+    )
+    loggers.append(
+        WandbLogger(
+            name=run.name,
+            project=run.project,
+            group=run.group,
+            tags=run.tags or None,
+            save_dir=str(run.dir),
+            offline=not online,
+            settings=settings,
+        )
+    )
     return loggers
 
 
@@ -207,19 +240,32 @@ class RunRecorder(L.Callback):
             # batches (iterations), not Lightning's global_step: under manual optimization
             # that counts every optimizer step, two per batch for a G/D system
             batches = self._prev.get("batches", 0) + self._batches
-            data.update(train_seconds=round(seconds, 3), train_images=images, batches=batches,
-                        images_per_second=round(images / seconds, 3) if seconds else None,
-                        epochs=trainer.current_epoch)
+            data.update(
+                train_seconds=round(seconds, 3),
+                train_images=images,
+                batches=batches,
+                images_per_second=round(images / seconds, 3) if seconds else None,
+                epochs=trainer.current_epoch,
+            )
             if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
                 data.update(peak_gpu_memory_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1))
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-                   if not isinstance(v, torch.Tensor) or v.numel() == 1}
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if not isinstance(v, torch.Tensor) or v.numel() == 1
+        }
         dm = getattr(trainer, "datamodule", None)
-        seeds = {"seed_everything": os.environ.get("PL_GLOBAL_SEED"),
-                 "data": getattr(getattr(dm, "hparams", None), "seed", None)}
-        data.update(status=RunStatus(status).value,  # a plain string on disk, one of the vocabulary
-                    metrics={**data.get("metrics", {}), **metrics}, seeds=seeds,
-                    **getattr(pl_module, "run_info", {}), **extra)
+        seeds = {
+            "seed_everything": os.environ.get("PL_GLOBAL_SEED"),
+            "data": getattr(getattr(dm, "hparams", None), "seed", None),
+        }
+        data.update(
+            status=RunStatus(status).value,  # a plain string on disk, one of the vocabulary
+            metrics={**data.get("metrics", {}), **metrics},
+            seeds=seeds,
+            **getattr(pl_module, "run_info", {}),
+            **extra,
+        )
         atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
 
     def on_fit_end(self, trainer, pl_module) -> None:

@@ -65,8 +65,9 @@ def pad_to_stride(x: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def translate_tiled(net: nn.Module, x: torch.Tensor, tile: int, overlap: int,
-                    stats_pixels: int | None = None) -> torch.Tensor:
+def translate_tiled(
+    net: nn.Module, x: torch.Tensor, tile: int, overlap: int, stats_pixels: int | None = None
+) -> torch.Tensor:
     """net(x) for a `[1, C, H, W]` image, computed on tiles of at most tile x tile pixels
     that share `overlap` pixels with their neighbours (both rounded to the network's
     stride, so every tile sees the untiled sampling grid). InstanceNorm layers use the
@@ -93,12 +94,12 @@ def blend_tiles(fn: Translate, x: torch.Tensor, tile: int, overlap: int, align: 
         wy = ramp(th, _shared(ys, i - 1, i, th), _shared(ys, i, i + 1, th))
         for j, x0 in enumerate(xs):
             wx = ramp(tw, _shared(xs, j - 1, j, tw), _shared(xs, j, j + 1, tw))
-            y = fn(x[..., y0:y0 + th, x0:x0 + tw])
+            y = fn(x[..., y0 : y0 + th, x0 : x0 + tw])
             if out is None or weight is None:
                 out, weight = y.new_zeros(*y.shape[:2], h, w), y.new_zeros(1, 1, h, w)
             k = (wy[:, None] * wx[None, :]).to(y)
-            out[..., y0:y0 + th, x0:x0 + tw] += y * k
-            weight[..., y0:y0 + th, x0:x0 + tw] += k
+            out[..., y0 : y0 + th, x0 : x0 + tw] += y * k
+            weight[..., y0 : y0 + th, x0 : x0 + tw] += k
     assert out is not None and weight is not None  # tile_starts gives at least one tile
     return out.div_(weight)
 
@@ -143,10 +144,10 @@ def shared_norm_stats(net: nn.Module, x: torch.Tensor, max_pixels: int, stride: 
 
 def mosaic(x: torch.Tensor, max_pixels: int, patch: int) -> torch.Tensor:
     """x itself if it has at most max_pixels, else a mosaic of at most that many pixels:
-    crops of patch x patch pixels (smaller if fewer than 16 would fit) at full resolution, spread evenly over the image (a grid with
-    the image's aspect). Full resolution keeps the pixel-scale textures whose statistics
-    a downscaled copy would lose (on a noisy half image the downscaled copy's statistics
-    were worse than each tile's own)."""
+    crops of patch x patch pixels (smaller if fewer than 16 would fit) at full resolution,
+    spread evenly over the image (a grid with the image's aspect). Full resolution keeps the
+    pixel-scale textures whose statistics a downscaled copy would lose (on a noisy half image
+    the downscaled copy's statistics were worse than each tile's own)."""
     h, w = x.shape[-2:]
     if h * w <= max_pixels:
         return x
@@ -156,7 +157,7 @@ def mosaic(x: torch.Tensor, max_pixels: int, patch: int) -> torch.Tensor:
     nx = max(1, min(w // p, n // ny))
     ys = [i * (h - p) // max(1, ny - 1) for i in range(ny)]
     xs = [j * (w - p) // max(1, nx - 1) for j in range(nx)]
-    return torch.cat([torch.cat([x[..., y:y + p, x0:x0 + p] for x0 in xs], -1) for y in ys], -2)
+    return torch.cat([torch.cat([x[..., y : y + p, x0 : x0 + p] for x0 in xs], -1) for y in ys], -2)
 
 
 def _fixed_norm(m: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> Translate:
@@ -165,4 +166,5 @@ def _fixed_norm(m: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> 
         if m.affine:
             y = y * m.weight[None, :, None, None] + m.bias[None, :, None, None]
         return y
+
     return forward

@@ -52,8 +52,10 @@ def check_name(name: str, what: str) -> str:
     """`name` if it is one plain path component (letters, digits, `_ . + = -`, not
     starting with a dot): a run or cell name must not place files outside its root."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"{what} {name!r} must be one folder name: letters, digits and _ . + = - "
-                         "(no '/', no '..', not starting with a dot)")
+        raise ValueError(
+            f"{what} {name!r} must be one folder name: letters, digits and _ . + = - "
+            "(no '/', no '..', not starting with a dot)"
+        )
     return name
 
 

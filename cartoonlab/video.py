@@ -27,9 +27,14 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in SUFFIXES
 
 
-def translate_video(net: nn.Module, src: str | Path, dst: str | Path,
-                    translate: Callable[[nn.Module, torch.Tensor], torch.Tensor], device: str = "cpu",
-                    progress: bool = True) -> int:
+def translate_video(
+    net: nn.Module,
+    src: str | Path,
+    dst: str | Path,
+    translate: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    device: str = "cpu",
+    progress: bool = True,
+) -> int:
     """Translate every frame of `src` into `dst` with `translate(net, x)` (x: `[1, 3, H, W]`
     in [-1, 1]); the number of frames written."""
     try:
@@ -87,5 +92,3 @@ def _encode(av, inp, tmp: Path, net, translate, device, progress) -> int:
         out.mux(vout.encode(None))  # flush
         bar.close()
     return n
-
-

@@ -53,8 +53,17 @@ def test_translation_metrics_on_validation_and_test(tmp_path, synth_root, thumbn
     cb = TranslationMetrics(every_n_epochs=2)
     t, system = fit(tmp_path, synth_root, [cb], epochs=4)
     val = {k for k in t.logged_metrics if k.startswith("val/")}
-    assert {"val/fid", "val/kid", "val/kid_std", "val/ssim_photo", "val/psnr_photo", "val/perc_photo",
-            "val/l1_truth", "val/ssim_truth", "val/perc_truth"} <= val
+    assert {
+        "val/fid",
+        "val/kid",
+        "val/kid_std",
+        "val/ssim_photo",
+        "val/psnr_photo",
+        "val/perc_photo",
+        "val/l1_truth",
+        "val/ssim_truth",
+        "val/perc_truth",
+    } <= val
     assert cb.best["epoch"] in (1, 3), "scored at the end of every 2nd epoch only"
     assert system.run_info["best_val"] == cb.best and cb.best["fid"] <= t.logged_metrics["val/fid"].item()
     assert system.run_info["fid_images"]["cartoon_reference"] == 6, "validation uses the val split (6 images)"

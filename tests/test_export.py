@@ -13,8 +13,12 @@ from cartoonlab.inference import load_generator, translate
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 
-@pytest.fixture(params=[("ResnetGenerator", {"ngf": 4, "n_blocks": 1}),  # InstanceNorm (CycleGAN)
-                        ("CartoonGANGenerator", {"ngf": 4, "n_blocks": 1})])  # BatchNorm (paper)
+@pytest.fixture(
+    params=[
+        ("ResnetGenerator", {"ngf": 4, "n_blocks": 1}),  # InstanceNorm (CycleGAN)
+        ("CartoonGANGenerator", {"ngf": 4, "n_blocks": 1}),
+    ]
+)  # BatchNorm (paper)
 def ckpt(request, tmp_path):
     from cartoonlab.nets import generators
 
@@ -26,8 +30,13 @@ def ckpt(request, tmp_path):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
     path = tmp_path / "run.ckpt"
-    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-                "cartoonlab": {"generator": net.config, "train_size": 16}}, path)
+    torch.save(
+        {
+            "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+            "cartoonlab": {"generator": net.config, "train_size": 16},
+        },
+        path,
+    )
     return path
 
 
@@ -60,16 +69,20 @@ def test_cartoonize_reads_exported_files_and_export_refuses_bad_outputs(ckpt, tm
             code = main(["export", "--ckpt", str(ckpt), "--format", fmt, str(tmp_path / f"g{FORMATS[fmt]}")])
             assert code == 0, capsys.readouterr().err
             model = tmp_path / f"g{FORMATS[fmt]}"
-        code = main(["cartoonize", "--ckpt", str(model), str(tmp_path / "a.png"),
-                     str(tmp_path / f"{fmt}.png")])
+        code = main(
+            ["cartoonize", "--ckpt", str(model), str(tmp_path / "a.png"), str(tmp_path / f"{fmt}.png")]
+        )
         assert code == 0, capsys.readouterr().err
         outs[fmt] = np.asarray(Image.open(tmp_path / f"{fmt}.png"), np.int16)
     for fmt in FORMATS:
         assert np.abs(outs[fmt] - outs["ckpt"]).max() <= 1, fmt  # uint8 rounding
     code = main(["export", "--ckpt", str(ckpt), "--format", "torchscript", str(tmp_path / "g.onnx")])
     assert code == EXIT_USER and "must end in .pt" in capsys.readouterr().err
-    for suffix, why in [(".onnx", "is not an ONNX model"), (".pt", "is not a TorchScript archive"),
-                        (".safetensors", "is not a checkpoint")]:  # files that are not exports
+    for suffix, why in [
+        (".onnx", "is not an ONNX model"),
+        (".pt", "is not a TorchScript archive"),
+        (".safetensors", "is not a checkpoint"),
+    ]:  # files that are not exports
         fake = (tmp_path / "fake").with_suffix(suffix)
         fake.write_bytes(b"not a model")
         code = main(["cartoonize", "--ckpt", str(fake), str(tmp_path / "a.png"), str(tmp_path / "x.png")])

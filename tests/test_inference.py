@@ -26,7 +26,9 @@ def test_translates_at_the_training_short_side_and_returns_the_input_size():
     assert net.seen == [(32, 48)], "G runs with the short side at the training size"
     assert y.shape == x.shape, "the output has the input's size"
     smooth = torch.linspace(-1, 1, 128).view(1, 1, 128, 1).expand(1, 3, 128, 192)
-    assert (translate_at(net, smooth, 32) - smooth).abs().mean() < 0.02, "resize there and back keeps a smooth image"
+    assert (translate_at(net, smooth, 32) - smooth).abs().mean() < 0.02, (
+        "resize there and back keeps a smooth image"
+    )
 
 
 def test_native_and_already_at_scale_run_unresized():
@@ -85,7 +87,8 @@ def test_unreadable_inputs_are_skipped_and_named_and_writes_are_checked(tmp_path
     # an existing folder whose name has a dot is a folder, not a file name
     (tmp_path / "out.d").mkdir()
     assert translate_path(Recorder(), src / "a.png", tmp_path / "out.d", work_side=None).written == [
-        tmp_path / "out.d" / "a.png"]
+        tmp_path / "out.d" / "a.png"
+    ]
     if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for users
         ro = tmp_path / "ro"
         ro.mkdir()
@@ -145,9 +148,19 @@ def test_cartoonize_tiles_large_images_and_downscales_with_max_side(tmp_path, ca
     torch.manual_seed(0)
     net = ResnetGenerator(ngf=4, n_blocks=1)
     ckpt = tmp_path / "g.ckpt"
-    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-                "cartoonlab": {"generator": {"class_path": "cartoonlab.nets.generators.ResnetGenerator",
-                                             "init_args": {"ngf": 4, "n_blocks": 1}}, "train_size": 16}}, ckpt)
+    torch.save(
+        {
+            "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+            "cartoonlab": {
+                "generator": {
+                    "class_path": "cartoonlab.nets.generators.ResnetGenerator",
+                    "init_args": {"ngf": 4, "n_blocks": 1},
+                },
+                "train_size": 16,
+            },
+        },
+        ckpt,
+    )
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (90, 250, 3), np.uint8)).save(tmp_path / "wide.png")
 
@@ -157,7 +170,9 @@ def test_cartoonize_tiles_large_images_and_downscales_with_max_side(tmp_path, ca
 
     outs = {}
     for tile in ("0", "64"):
-        code, err = cartoonize("--tile", tile, "--overlap", "16", str(tmp_path / "wide.png"), str(tmp_path / tile))
+        code, err = cartoonize(
+            "--tile", tile, "--overlap", "16", str(tmp_path / "wide.png"), str(tmp_path / tile)
+        )
         assert code == 0, err
         outs[tile] = np.asarray(Image.open(tmp_path / tile / "wide.png"), np.float32)
         assert outs[tile].shape == (90, 250, 3), "output at the input's size"
@@ -179,8 +194,13 @@ def test_alpha_is_kept_and_folder_formats_follow_ext(tmp_path, capsys):
 
     net = ResnetGenerator(ngf=4, n_blocks=1)
     ckpt = tmp_path / "g.ckpt"
-    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-                "cartoonlab": {"generator": net.config, "train_size": 16}}, ckpt)
+    torch.save(
+        {
+            "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+            "cartoonlab": {"generator": net.config, "train_size": 16},
+        },
+        ckpt,
+    )
     src = tmp_path / "in"
     src.mkdir()
     rgba = np.zeros((20, 30, 4), np.uint8)
@@ -222,4 +242,6 @@ def test_same_size_images_are_batched_and_outputs_equal_one_at_a_time(tmp_path):
         assert np.abs(a - b).max() <= 1, f"{out.name}: batching changed the output"
     sizes.clear()
     translate_path(net, src, tmp_path / "tiled", work_side=None, tile=32, overlap=8, batch_size=8)
-    assert [s[0] for s in sizes] == [2, 1, 1, 2], "with tiles, at most one tile's pixels per batch (2 x 24 x 16)"
+    assert [s[0] for s in sizes] == [2, 1, 1, 2], (
+        "with tiles, at most one tile's pixels per batch (2 x 24 x 16)"
+    )

@@ -10,30 +10,45 @@ from cartoonlab.released import convert_released, load_released, released_keys
 
 def _released_state(seed=0):
     g = torch.Generator().manual_seed(seed)
-    shapes = {"conv01_1": (64, 3, 7, 7), "conv02_1": (128, 64, 3, 3), "conv02_2": (128, 128, 3, 3),
-              "conv03_1": (256, 128, 3, 3), "conv03_2": (256, 256, 3, 3), "deconv01_1": (256, 128, 3, 3),
-              "deconv01_2": (128, 128, 3, 3), "deconv02_1": (128, 64, 3, 3), "deconv02_2": (64, 64, 3, 3),
-              "deconv03_1": (3, 64, 7, 7)}
+    shapes = {
+        "conv01_1": (64, 3, 7, 7),
+        "conv02_1": (128, 64, 3, 3),
+        "conv02_2": (128, 128, 3, 3),
+        "conv03_1": (256, 128, 3, 3),
+        "conv03_2": (256, 256, 3, 3),
+        "deconv01_1": (256, 128, 3, 3),
+        "deconv01_2": (128, 128, 3, 3),
+        "deconv02_1": (128, 64, 3, 3),
+        "deconv02_2": (64, 64, 3, 3),
+        "deconv03_1": (3, 64, 7, 7),
+    }
     state = {}
     for key in released_keys():
         layer, p = key.split(".")
         if layer.startswith("in"):
             c = {"in01": 64, "in02": 128, "in13": 64, "in12": 128}.get(layer[:4], 256)
-            state[key] = (torch.rand(c, generator=g) + 0.5) if p == "scale" else torch.randn(c, generator=g) * 0.1
+            state[key] = (
+                (torch.rand(c, generator=g) + 0.5) if p == "scale" else torch.randn(c, generator=g) * 0.1
+            )
         else:
             w = shapes.get(layer, (256, 256, 3, 3))
             transposed = layer in ("deconv01_1", "deconv02_1")  # weight (in, out, k, k)
-            state[key] = (torch.randn(*w, generator=g) / (w[1] * w[2] * w[3]) ** 0.5 if p == "weight"
-                          else torch.randn(w[1] if transposed else w[0], generator=g) * 0.1)
+            state[key] = (
+                torch.randn(*w, generator=g) / (w[1] * w[2] * w[3]) ** 0.5
+                if p == "weight"
+                else torch.randn(w[1] if transposed else w[0], generator=g) * 0.1
+            )
     return state
 
 
 def _released_forward(s, x):
     """The released Transformer's forward pass, on BGR in [-1, 1]."""
+
     def inorm(t, name):
         var, mean = torch.var_mean(t, dim=(2, 3), keepdim=True, unbiased=False)
-        return (t - mean) / torch.sqrt(var + 1e-9) * s[f"{name}.scale"][None, :, None, None] \
-            + s[f"{name}.shift"][None, :, None, None]
+        return (t - mean) / torch.sqrt(var + 1e-9) * s[f"{name}.scale"][None, :, None, None] + s[
+            f"{name}.shift"
+        ][None, :, None, None]
 
     def conv(t, name, stride=1, pad=0):
         return F.conv2d(t, s[f"{name}.weight"], s[f"{name}.bias"], stride=stride, padding=pad)
@@ -45,8 +60,9 @@ def _released_forward(s, x):
         r = F.relu(inorm(conv(F.pad(y, (1,) * 4, mode="reflect"), f"conv{b:02d}_1"), f"in{b:02d}_1"))
         y = inorm(conv(F.pad(r, (1,) * 4, mode="reflect"), f"conv{b:02d}_2"), f"in{b:02d}_2") + y
     for i, name in ((1, "in12_1"), (2, "in13_1")):
-        y = F.conv_transpose2d(y, s[f"deconv0{i}_1.weight"], s[f"deconv0{i}_1.bias"], stride=2, padding=1,
-                               output_padding=1)
+        y = F.conv_transpose2d(
+            y, s[f"deconv0{i}_1.weight"], s[f"deconv0{i}_1.bias"], stride=2, padding=1, output_padding=1
+        )
         y = F.relu(inorm(conv(y, f"deconv0{i}_2", 1, 1), name))
     return torch.tanh(conv(F.pad(y, (3,) * 4, mode="reflect"), "deconv03_1"))
 
@@ -90,8 +106,18 @@ def test_cartoonize_with_released_weights(tmp_path, capsys):
 
     torch.save(_released_state(), tmp_path / "Hayao_net_G_float.pth")
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 90, 3), np.uint8)).save(tmp_path / "a.png")
-    code = main(["cartoonize", "--weights", str(tmp_path / "Hayao_net_G_float.pth"), "--native",
-                 "--max-side", "45", str(tmp_path / "a.png"), str(tmp_path / "out.png")])
+    code = main(
+        [
+            "cartoonize",
+            "--weights",
+            str(tmp_path / "Hayao_net_G_float.pth"),
+            "--native",
+            "--max-side",
+            "45",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "out.png"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert Image.open(tmp_path / "out.png").size == (45, 30)
 

@@ -6,8 +6,10 @@ from cartoonlab.nets.generators import ResnetGenerator
 from cartoonlab.tiles import blend_tiles, mosaic, tile_starts, translate_tiled
 
 
-@pytest.mark.parametrize(("size", "tile", "overlap", "align"), [(64, 32, 8, 4), (100, 32, 8, 4), (200, 96, 44, 4),
-                                                                 (33, 16, 3, 1), (16, 32, 8, 4)])
+@pytest.mark.parametrize(
+    ("size", "tile", "overlap", "align"),
+    [(64, 32, 8, 4), (100, 32, 8, 4), (200, 96, 44, 4), (33, 16, 3, 1), (16, 32, 8, 4)],
+)
 def test_tiles_cover_the_image_with_the_overlap_asked_for(size, tile, overlap, align):
     starts = tile_starts(size, tile, overlap, align)
     assert starts[0] == 0 and min(size, starts[-1] + tile) == size
@@ -26,7 +28,7 @@ def _two_tone(h=64, w=200):
     """A dark, smooth left half and a bright, busy right half: tiles with very different statistics."""
     torch.manual_seed(0)
     x = torch.full((1, 3, h, w), -0.8)
-    x[..., w // 2:] = torch.rand(1, 3, h, w - w // 2) * 1.6 - 0.6
+    x[..., w // 2 :] = torch.rand(1, 3, h, w - w // 2) * 1.6 - 0.6
     return x
 
 
@@ -34,7 +36,7 @@ def _single_tile_columns(w, tile, overlap):
     starts = tile_starts(w, tile, overlap, 4)
     single = torch.ones(w, dtype=torch.bool)
     for a, b in zip(starts, starts[1:]):
-        single[b:a + tile] = False
+        single[b : a + tile] = False
     return single
 
 

@@ -20,8 +20,9 @@ def _clip(path, frames=10, fps=12, size=(48, 32)):
             img[:, : 4 * i] = 200  # a bar that grows: every frame differs
             out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         t = np.arange(int(16000 * frames / fps), dtype=np.float32) / 16000
-        tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32),
-                                          format="fltp", layout="mono")
+        tone = av.AudioFrame.from_ndarray(
+            (0.3 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32), format="fltp", layout="mono"
+        )
         tone.sample_rate = 16000
         out.mux(a.encode(tone))
         out.mux(a.encode(None))
@@ -32,8 +33,13 @@ def _clip(path, frames=10, fps=12, size=(48, 32)):
 def _ckpt(path):
     torch.manual_seed(0)
     net = ResnetGenerator(ngf=4, n_blocks=1)
-    torch.save({"state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-                "cartoonlab": {"generator": net.config, "train_size": 16}}, path)
+    torch.save(
+        {
+            "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
+            "cartoonlab": {"generator": net.config, "train_size": 16},
+        },
+        path,
+    )
     return path
 
 

@@ -25,8 +25,10 @@ def datamodule_of(runs: list[Run]):
                 raise ValueError("no `data` section")
             dm = UnpairedImageDataModule(**{**data["data"], "num_workers": 0})
             if dm.synthetic and not (Path(dm.root) / ".complete").is_file():  # read, never generate
-                raise FileNotFoundError(f"its synthetic dataset {dm.root} is not in the cache "
-                                        "(`cartoonlab ablation run` writes it)")
+                raise FileNotFoundError(
+                    f"its synthetic dataset {dm.root} is not in the cache "
+                    "(`cartoonlab ablation run` writes it)"
+                )
             dm.prepare_data()
             dm.setup("test")
             return dm

@@ -30,6 +30,7 @@ class Table:
 
 def _checked(spec, path: Path) -> dict:
     """The matrix file's structure, checked: a mistake raises ValueError naming the key."""
+
     def need(cond: bool, key: str, what: str) -> None:
         if not cond:
             raise ValueError(f"{path}: `{key}` {what}")
@@ -38,12 +39,18 @@ def _checked(spec, path: Path) -> dict:
     for key in ("recipes", "cells", "tables", "profiles"):
         need(isinstance(spec.get(key), dict) and spec[key], key, "is missing or not a non-empty mapping")
     for name, recipe in spec["recipes"].items():
-        need(isinstance(recipe, dict) and isinstance(recipe.get("configs"), list) and "family" in recipe,
-             f"recipes.{name}", "needs `family` and a list `configs`")
+        need(
+            isinstance(recipe, dict) and isinstance(recipe.get("configs"), list) and "family" in recipe,
+            f"recipes.{name}",
+            "needs `family` and a list `configs`",
+        )
     for name, cell in spec["cells"].items():
         check_name(name, f"{path}: cell name")
-        need(isinstance(cell, dict) and cell.get("recipe") in spec["recipes"], f"cells.{name}.recipe",
-             f"must name one of the recipes {sorted(spec['recipes'])}")
+        need(
+            isinstance(cell, dict) and cell.get("recipe") in spec["recipes"],
+            f"cells.{name}.recipe",
+            f"must name one of the recipes {sorted(spec['recipes'])}",
+        )
     table_keys = {f.name for f in fields(Table)} - {"name"}
     for name, table in spec["tables"].items():
         need(isinstance(table, dict), f"tables.{name}", "must be a mapping")
@@ -55,8 +62,11 @@ def _checked(spec, path: Path) -> dict:
     for name, prof in spec["profiles"].items():
         need(isinstance(prof, dict), f"profiles.{name}", "must be a mapping")
         seeds = prof.get("seeds")
-        need(isinstance(seeds, list) and all(isinstance(x, int) for x in seeds), f"profiles.{name}.seeds",
-             f"must be a list of integers, got {seeds!r}")
+        need(
+            isinstance(seeds, list) and all(isinstance(x, int) for x in seeds),
+            f"profiles.{name}.seeds",
+            f"must be a list of integers, got {seeds!r}",
+        )
     return spec
 
 
@@ -94,8 +104,14 @@ class Matrix:
     root: Path  # config paths are relative to this: the matrix file's folder, or its `config_root`
 
     @classmethod
-    def load(cls, path: str | Path, profile: str = "quick", seeds: list[int] | None = None,
-             tables: list[str] | None = None, cells: list[str] | None = None) -> Matrix:
+    def load(
+        cls,
+        path: str | Path,
+        profile: str = "quick",
+        seeds: list[int] | None = None,
+        tables: list[str] | None = None,
+        cells: list[str] | None = None,
+    ) -> Matrix:
         path = Path(path)
         spec = _checked(yaml.safe_load(path.read_text()), path)
         if profile not in spec["profiles"]:
@@ -109,8 +125,10 @@ class Matrix:
                 raise ValueError(f"unknown {what}(s) {sorted(unknown)}; known: {sorted(have)}")
         chosen = {k: t for k, t in all_tables.items() if not tables or k in tables}
         if cells:
-            chosen = {k: Table(**{**t.__dict__, "cells": [c for c in t.cells if c in cells]})
-                      for k, t in chosen.items()}
+            chosen = {
+                k: Table(**{**t.__dict__, "cells": [c for c in t.cells if c in cells]})
+                for k, t in chosen.items()
+            }
             chosen = {k: t for k, t in chosen.items() if t.cells}
         for t in chosen.values():
             missing = set(t.cells) - set(spec["cells"])
@@ -118,9 +136,16 @@ class Matrix:
                 raise ValueError(f"table {t.name} uses undefined cells {sorted(missing)}")
         prof = spec["profiles"][profile]
         root = (path.parent / spec["config_root"]).resolve() if spec.get("config_root") else path.parent
-        return cls(path, profile, chosen, spec["cells"], spec["recipes"], prof,
-                   seeds if seeds is not None else list(prof["seeds"]), root)
-
+        return cls(
+            path,
+            profile,
+            chosen,
+            spec["cells"],
+            spec["recipes"],
+            prof,
+            seeds if seeds is not None else list(prof["seeds"]),
+            root,
+        )
 
     def cell_names(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -158,9 +183,14 @@ class Matrix:
         if data:
             args.append(f"--data.root={data}")
         run_dir = out / "runs"
-        args += [f"--seed_everything={seed}", f"--data.seed={seed}", f"--run.root={run_dir}",
-                 f"--run.name={cell}-s{seed}", f"--run.group={'+'.join(tables)}",
-                 # JSON: a folder name with commas, brackets or spaces stays one tag
-                 f"--run.tags={json.dumps([self.profile, 'synthetic' if not data else Path(data).name])}",
-                 "--run.test_after_fit=true"]
+        args += [
+            f"--seed_everything={seed}",
+            f"--data.seed={seed}",
+            f"--run.root={run_dir}",
+            f"--run.name={cell}-s{seed}",
+            f"--run.group={'+'.join(tables)}",
+            # JSON: a folder name with commas, brackets or spaces stays one tag
+            f"--run.tags={json.dumps([self.profile, 'synthetic' if not data else Path(data).name])}",
+            "--run.test_after_fit=true",
+        ]
         return Run(cell, seed, tables, args, run_dir / f"{cell}-s{seed}")

@@ -22,16 +22,47 @@ from cartoonlab.utils import atomic_write_text, save_figure
 
 # style: FID/KID vs the test cartoons (and photos); content: fidelity to the input photo
 # (SSIM, Inception-feature distance) and, on paired data, distance to the true cartoon
-METRICS = {"fid": "test/fid_cartoon", "kid": "test/kid_cartoon", "kid_std": "test/kid_std_cartoon",
-           "fid_photo": "test/fid_photo", "kid_photo": "test/kid_photo", "ssim_photo": "test/ssim_photo",
-           "perc_photo": "test/perc_photo", "l1_truth": "test/l1_truth", "ssim_truth": "test/ssim_truth",
-           "perc_truth": "test/perc_truth"}
-COLUMNS = ["table", "cell", "seed", "status", *METRICS, "best_val_fid", "best_val_epoch", "test_epoch", "train_seconds",
-           "images_per_second", "seconds_per_epoch", "epochs", "fid_backbone", "error", "run_dir"]
+METRICS = {
+    "fid": "test/fid_cartoon",
+    "kid": "test/kid_cartoon",
+    "kid_std": "test/kid_std_cartoon",
+    "fid_photo": "test/fid_photo",
+    "kid_photo": "test/kid_photo",
+    "ssim_photo": "test/ssim_photo",
+    "perc_photo": "test/perc_photo",
+    "l1_truth": "test/l1_truth",
+    "ssim_truth": "test/ssim_truth",
+    "perc_truth": "test/perc_truth",
+}
+COLUMNS = [
+    "table",
+    "cell",
+    "seed",
+    "status",
+    *METRICS,
+    "best_val_fid",
+    "best_val_epoch",
+    "test_epoch",
+    "train_seconds",
+    "images_per_second",
+    "seconds_per_epoch",
+    "epochs",
+    "fid_backbone",
+    "error",
+    "run_dir",
+]
 # a row's status: its run's `RunStatus`, or one of these
 MISSING = "missing"  # no metrics.json
 NON_FINITE = "non-finite"  # finished, but a test score is NaN or infinite
-NUMERIC = [*METRICS, "best_val_fid", "best_val_epoch", "test_epoch", "train_seconds", "images_per_second", "seconds_per_epoch"]
+NUMERIC = [
+    *METRICS,
+    "best_val_fid",
+    "best_val_epoch",
+    "test_epoch",
+    "train_seconds",
+    "images_per_second",
+    "seconds_per_epoch",
+]
 
 
 def rows(runs: list[Run]) -> list[dict]:
@@ -41,27 +72,42 @@ def rows(runs: list[Run]) -> list[dict]:
         m = s.get("metrics", {})
         epochs = s.get("epochs") or 0
         best = s.get("best_val") or {}
-        row = {"table": "+".join(r.tables), "cell": r.cell, "seed": r.seed,
-               "status": s.get("status", MISSING),
-               **{k: m.get(v) for k, v in METRICS.items()},
-               "best_val_fid": best.get("fid"), "best_val_epoch": best.get("epoch"),
-               "test_epoch": s.get("test_epoch"),
-               "train_seconds": s.get("train_seconds"), "images_per_second": s.get("images_per_second"),
-               "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
-               "epochs": epochs, "fid_backbone": s.get("fid_backbone"), "error": s.get("error"),
-               "run_dir": str(r.dir)}
+        row = {
+            "table": "+".join(r.tables),
+            "cell": r.cell,
+            "seed": r.seed,
+            "status": s.get("status", MISSING),
+            **{k: m.get(v) for k, v in METRICS.items()},
+            "best_val_fid": best.get("fid"),
+            "best_val_epoch": best.get("epoch"),
+            "test_epoch": s.get("test_epoch"),
+            "train_seconds": s.get("train_seconds"),
+            "images_per_second": s.get("images_per_second"),
+            "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
+            "epochs": epochs,
+            "fid_backbone": s.get("fid_backbone"),
+            "error": s.get("error"),
+            "run_dir": str(r.dir),
+        }
         bad = [k for k in METRICS if isinstance(row[k], float) and not math.isfinite(row[k])]
         if bad and row["status"] == RunStatus.FINISHED:  # tabulated as "nan"/"inf" it would pass for a score
             row["status"] = NON_FINITE
-            row["error"] = f"non-finite {', '.join(f'{METRICS[k]}={row[k]}' for k in bad)} in {r.dir}/metrics.json"
+            row["error"] = (
+                f"non-finite {', '.join(f'{METRICS[k]}={row[k]}' for k in bad)} in {r.dir}/metrics.json"
+            )
         out.append(row)
     return out
 
 
 def identity_csv_row(identity: dict) -> dict:
     """The identity row in `ablation.csv`'s columns (cell "identity", no seed)."""
-    return {"table": "all", "cell": "identity", "seed": None, "status": RunStatus.FINISHED.value,
-            **{k: identity.get(v.removeprefix("test/")) for k, v in METRICS.items()}}
+    return {
+        "table": "all",
+        "cell": "identity",
+        "seed": None,
+        "status": RunStatus.FINISHED.value,
+        **{k: identity.get(v.removeprefix("test/")) for k, v in METRICS.items()},
+    }
 
 
 def write_csv(table_rows: list[dict], path: Path) -> None:
@@ -82,8 +128,11 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def _values(table_rows: list[dict], cell: str, key: str) -> list[float]:
-    return [r[key] for r in table_rows
-            if r["cell"] == cell and r[key] is not None and r["status"] == RunStatus.FINISHED]
+    return [
+        r[key]
+        for r in table_rows
+        if r["cell"] == cell and r[key] is not None and r["status"] == RunStatus.FINISHED
+    ]
 
 
 def _fmt(vals: list[float], scale: float = 1.0, digits: int = 1) -> str:
@@ -115,38 +164,74 @@ def hypothesis(matrix: Matrix, cell: str) -> str:
     return ""
 
 
-def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | None = None,
-                    data: str | None = None) -> str:
+def tables_markdown(
+    matrix: Matrix, table_rows: list[dict], identity: dict | None = None, data: str | None = None
+) -> str:
     note = matrix.profile_spec.get("note", "")
     paired = any(r.get("l1_truth") is not None for r in table_rows)
-    lines = [f"# Ablation results: profile `{matrix.profile}`", "",
-             f"Data: {data or 'the embedded synthetic dataset (paired ground truth for validation and test)'}.", ""]
+    lines = [
+        f"# Ablation results: profile `{matrix.profile}`",
+        "",
+        f"Data: {data or 'the embedded synthetic dataset (paired ground truth for validation and test)'}.",
+        "",
+    ]
     if note:
         lines += [f"> {note}", ""]
-    lines += ["Two axes, on the held-out test split, mean ± std over seeds. **Style**: FID and KID of the "
-              "translations against the test cartoons (lower is better; ×id is FID over the identity "
-              "row's). **Content**: SSIM and Inception-feature distance to the input photo (identity is "
-              "perfect: a model must trade some of it for style, not lose the scene)"
-              + (", and L1 to the true cartoon of each photo (lower is better)" if paired else "") + ". "
-              "Best val: the lowest validation FID during training and its epoch; the test scores are "
-              "those of that epoch's checkpoint (model selection reads validation, never test; "
-              "`test_epoch` in ablation.csv). **\\*** marks a FID that differs from the table's baseline by "
-              "Welch's t-test, p < 0.05 (two-sided, per-seed FIDs); with 2-3 seeds only large, "
-              "consistent differences can pass it.", ""]
+    lines += [
+        "Two axes, on the held-out test split, mean ± std over seeds. **Style**: FID and KID of the "
+        "translations against the test cartoons (lower is better; ×id is FID over the identity "
+        "row's). **Content**: SSIM and Inception-feature distance to the input photo (identity is "
+        "perfect: a model must trade some of it for style, not lose the scene)"
+        + (", and L1 to the true cartoon of each photo (lower is better)" if paired else "")
+        + ". "
+        "Best val: the lowest validation FID during training and its epoch; the test scores are "
+        "those of that epoch's checkpoint (model selection reads validation, never test; "
+        "`test_epoch` in ablation.csv). **\\*** marks a FID that differs from the table's baseline by "
+        "Welch's t-test, p < 0.05 (two-sided, per-seed FIDs); with 2-3 seeds only large, "
+        "consistent differences can pass it.",
+        "",
+    ]
     id_fid = identity["fid_cartoon"] if identity else None
     for t in matrix.tables.values():
         base = _values(table_rows, t.baseline, "fid")
         has_pub = bool(t.published)
-        head = (["cell", "hypothesis", "FID vs cartoons", "×id", "KID×1e3", "SSIM to photo", "perc. dist. to photo"]
-                + (["L1 to truth"] if paired else []) + ["best val FID (epoch)", "s/epoch", "Δ FID vs baseline"]
-                + (["published FID (cartoons / photos)"] if has_pub else []))
-        lines += [f"## {t.name}: {t.title}", "", f"Source: {t.source}. Baseline: `{t.baseline}`.", "",
-                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        head = (
+            [
+                "cell",
+                "hypothesis",
+                "FID vs cartoons",
+                "×id",
+                "KID×1e3",
+                "SSIM to photo",
+                "perc. dist. to photo",
+            ]
+            + (["L1 to truth"] if paired else [])
+            + ["best val FID (epoch)", "s/epoch", "Δ FID vs baseline"]
+            + (["published FID (cartoons / photos)"] if has_pub else [])
+        )
+        lines += [
+            f"## {t.name}: {t.title}",
+            "",
+            f"Source: {t.source}. Baseline: `{t.baseline}`.",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
         if identity:
-            row = ["*identity (untranslated photos)*", "no translation: the style score to beat",
-                   f"{id_fid:.1f}", "1.00", f"{identity['kid_cartoon'] * 1e3:.1f}",
-                   f"{identity['ssim_photo']:.3f}", f"{identity['perc_photo']:.3f}"]
-            row += [f"{identity['l1_truth']:.3f}"] if paired and "l1_truth" in identity else (["-"] if paired else [])
+            row = [
+                "*identity (untranslated photos)*",
+                "no translation: the style score to beat",
+                f"{id_fid:.1f}",
+                "1.00",
+                f"{identity['kid_cartoon'] * 1e3:.1f}",
+                f"{identity['ssim_photo']:.3f}",
+                f"{identity['perc_photo']:.3f}",
+            ]
+            row += (
+                [f"{identity['l1_truth']:.3f}"]
+                if paired and "l1_truth" in identity
+                else (["-"] if paired else [])
+            )
             row += ["-", "-", "-"] + (["-"] if has_pub else [])
             lines.append("| " + " | ".join(row) + " |")
         for cell in t.cells:
@@ -154,21 +239,37 @@ def tables_markdown(matrix: Matrix, table_rows: list[dict], identity: dict | Non
             delta = "-"
             if cell != t.baseline and fid and base:
                 p = welch_p(fid, base)
-                delta = f"{statistics.fmean(fid) - statistics.fmean(base):+.1f}" + (
-                    "\\*" if p is not None and p < 0.05 else "") + (f" (p={p:.2f})" if p is not None else "")
+                delta = (
+                    f"{statistics.fmean(fid) - statistics.fmean(base):+.1f}"
+                    + ("\\*" if p is not None and p < 0.05 else "")
+                    + (f" (p={p:.2f})" if p is not None else "")
+                )
             failed = [r for r in table_rows if r["cell"] == cell and r["status"] != RunStatus.FINISHED]
-            status = f" ({len(failed)} run(s) {', '.join(sorted({r['status'] for r in failed}))})" if failed else ""
+            status = (
+                f" ({len(failed)} run(s) {', '.join(sorted({r['status'] for r in failed}))})"
+                if failed
+                else ""
+            )
             pub = t.published.get(cell, {})
-            pub_txt = (f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-")
+            pub_txt = f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-"
             ratio = [f / id_fid for f in fid] if id_fid else []
             best = _values(table_rows, cell, "best_val_fid")
             epochs = sorted({int(e) for e in _values(table_rows, cell, "best_val_epoch")})
-            row = [f"`{cell}`{status}", hypothesis(matrix, cell), _fmt(fid), _fmt(ratio, digits=2),
-                   _fmt(_values(table_rows, cell, "kid"), 1e3), _fmt(_values(table_rows, cell, "ssim_photo"), digits=3),
-                   _fmt(_values(table_rows, cell, "perc_photo"), digits=3)]
+            row = [
+                f"`{cell}`{status}",
+                hypothesis(matrix, cell),
+                _fmt(fid),
+                _fmt(ratio, digits=2),
+                _fmt(_values(table_rows, cell, "kid"), 1e3),
+                _fmt(_values(table_rows, cell, "ssim_photo"), digits=3),
+                _fmt(_values(table_rows, cell, "perc_photo"), digits=3),
+            ]
             row += [_fmt(_values(table_rows, cell, "l1_truth"), digits=3)] if paired else []
-            row += [_fmt(best) + (f" ({', '.join(map(str, epochs))})" if epochs else ""),
-                    _fmt(_values(table_rows, cell, "seconds_per_epoch")), delta] + ([pub_txt] if has_pub else [])
+            row += [
+                _fmt(best) + (f" ({', '.join(map(str, epochs))})" if epochs else ""),
+                _fmt(_values(table_rows, cell, "seconds_per_epoch")),
+                delta,
+            ] + ([pub_txt] if has_pub else [])
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -187,16 +288,28 @@ def bar_plots(matrix: Matrix, table_rows: list[dict], out: Path) -> list[Path]:
             vals = [_values(table_rows, c, key) for c in t.cells]
             means = [statistics.fmean(v) if v else 0 for v in vals]
             errs = [statistics.stdev(v) if len(v) > 1 else 0 for v in vals]
-            ax.bar(range(len(t.cells)), means, yerr=errs, capsize=3,
-                   color=["0.5" if c == t.baseline else "C0" for c in t.cells])
+            ax.bar(
+                range(len(t.cells)),
+                means,
+                yerr=errs,
+                capsize=3,
+                color=["0.5" if c == t.baseline else "C0" for c in t.cells],
+            )
             ax.set_xticks(range(len(t.cells)), t.cells, rotation=40, ha="right", fontsize=7)
             ax.set_title(label, fontsize=9)
         paths.append(_save(fig, t, out / f"{t.name}_bars.png"))
     return paths
 
 
-def sample_grids(matrix: Matrix, runs: list[Run], photos: list[Path], image_size: int, out: Path,
-                 n: int = 8, truths: list[Path] | None = None) -> list[Path]:
+def sample_grids(
+    matrix: Matrix,
+    runs: list[Run],
+    photos: list[Path],
+    image_size: int,
+    out: Path,
+    n: int = 8,
+    truths: list[Path] | None = None,
+) -> list[Path]:
     """One grid per table: the same test photos (top row) through every cell (the first
     finished seed, at the checkpoint the table scores), and on paired data their true
     cartoons (bottom row)."""

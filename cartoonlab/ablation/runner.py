@@ -43,8 +43,10 @@ def lock_results(out: Path):
         f.seek(0)
         holder = f.read().strip() or "another process"
         f.close()
-        raise ValueError(f"{out} is in use by another `ablation run` ({holder}); wait for it, stop it, "
-                         "or give another --out") from None
+        raise ValueError(
+            f"{out} is in use by another `ablation run` ({holder}); wait for it, stop it, "
+            "or give another --out"
+        ) from None
     f.seek(0)
     f.truncate()
     f.write(f"pid {os.getpid()}\n")
@@ -74,8 +76,9 @@ def _launch(run: Run, gpu: str | None, threads: int, echo) -> _Slot:
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     log = open(run.dir.parent / f"{run.name}.log", "a")
-    proc = subprocess.Popen(command(run), stdout=log, stderr=subprocess.STDOUT, env=env,
-                            preexec_fn=die_with_parent)  # never writing behind a new runner's back
+    proc = subprocess.Popen(
+        command(run), stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
+    )  # never writing behind a new runner's back
     echo(f"  start {run.name}" + (f" on GPU {gpu}" if gpu is not None else ""))
     return _Slot(run, proc, time.time(), log, gpu)
 
@@ -91,8 +94,9 @@ def _reap(slot: _Slot, durations: list[float]) -> str | None:
     return slot.gpu
 
 
-def _progress(slot: _Slot, unique: list[Run], queue: list[Run], running: list[_Slot], durations: list[float],
-              free: int) -> str:
+def _progress(
+    slot: _Slot, unique: list[Run], queue: list[Run], running: list[_Slot], durations: list[float], free: int
+) -> str:
     """One line after a run ends: counts, ETA from the mean duration so far over the slots,
     the run's status, wall time and test FID."""
     state = run_state(slot.run)
@@ -101,10 +105,12 @@ def _progress(slot: _Slot, unique: list[Run], queue: list[Run], running: list[_S
     fid = state.get("metrics", {}).get("test/fid_cartoon")
     done = sum(is_done(run_state(r)) for r in unique)
     status = state.get("status", RunStatus.FAILED)
-    return (f"[{done}/{len(unique)} done, {len(running)} running, {len(queue)} left, "
-            f"ETA {eta / 60:.1f} min] {slot.run.name}: {status} in {slot.seconds:.0f}s"
-            + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
-            + (f" ({state['error'][:120]})" if state.get("error") else ""))
+    return (
+        f"[{done}/{len(unique)} done, {len(running)} running, {len(queue)} left, "
+        f"ETA {eta / 60:.1f} min] {slot.run.name}: {status} in {slot.seconds:.0f}s"
+        + (f", FID vs cartoons {fid:.1f}" if fid is not None else "")
+        + (f" ({state['error'][:120]})" if state.get("error") else "")
+    )
 
 
 def _mark_failed(run: Run, code: int) -> None:
@@ -118,22 +124,35 @@ def _mark_failed(run: Run, code: int) -> None:
     log = run.dir.parent / f"{run.name}.log"
     tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
     diverged = state.get("status") == RunStatus.DIVERGED
-    state.update(status=RunStatus.DIVERGED.value if diverged else RunStatus.FAILED.value,
-                 error=f"exit code {code}: " + " | ".join(tail)[-600:])
+    state.update(
+        status=RunStatus.DIVERGED.value if diverged else RunStatus.FAILED.value,
+        error=f"exit code {code}: " + " | ".join(tail)[-600:],
+    )
     atomic_write_text(run.dir / "metrics.json", json.dumps(state, indent=2, sort_keys=True))
 
 
-def run_matrix(matrix: Matrix, out: Path, data: str | None = None, jobs: int = 1,
-               gpus: list[str] | None = None, dry_run: bool = False, echo=print) -> list[Run]:
+def run_matrix(
+    matrix: Matrix,
+    out: Path,
+    data: str | None = None,
+    jobs: int = 1,
+    gpus: list[str] | None = None,
+    dry_run: bool = False,
+    echo=print,
+) -> list[Run]:
     lock = None if dry_run else lock_results(out)  # held until this process exits, however it exits
     runs = matrix.runs(out, data)
     own = [r for r in runs if r.same_as is None]
     dirs = {r.dir for r in own}
-    unique = own + [r for r in runs if r.same_as is not None and r.dir not in dirs]  # reused runs execute once
+    unique = own + [
+        r for r in runs if r.same_as is not None and r.dir not in dirs
+    ]  # reused runs execute once
     todo = [r for r in unique if not is_done(run_state(r))]
-    echo(f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
-         f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "
-         f"{len(unique) - len(todo)} already done, {len(todo)} to run")
+    echo(
+        f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
+        f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "
+        f"{len(unique) - len(todo)} already done, {len(todo)} to run"
+    )
     if lock is None:  # dry run
         for r in todo:
             echo(shlex.join(["cartoonlab", *command(r)[3:]]))

@@ -28,8 +28,14 @@ from cartoonlab.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_US
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-GROUPS = {"data": data, "metrics": metrics, "cartoonize": cartoonize, "export": export,
-          "ablation": ablation, "survey": survey}
+GROUPS = {
+    "data": data,
+    "metrics": metrics,
+    "cartoonize": cartoonize,
+    "export": export,
+    "ablation": ablation,
+    "survey": survey,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        sub.add_parser(name, help=f"Lightning CLI: {name} a model (see `cartoonlab {name} --help`)",
-                       add_help=False)
+        sub.add_parser(
+            name, help=f"Lightning CLI: {name} a model (see `cartoonlab {name} --help`)", add_help=False
+        )
     for name, module in GROUPS.items():
         module.register(sub.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
@@ -98,5 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # the policy above; bugs too, with the way to see their traceback
         if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             raise
-        print(f"cartoonlab: error: {describe(err)} (set {TRACEBACK_ENV}=1 for the traceback)", file=sys.stderr)
+        print(
+            f"cartoonlab: error: {describe(err)} (set {TRACEBACK_ENV}=1 for the traceback)", file=sys.stderr
+        )
         return EXIT_USER if isinstance(err, USER_ERRORS) else EXIT_FAILED

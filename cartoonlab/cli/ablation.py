@@ -13,8 +13,11 @@ HELP = "run the ablation matrix (resumable), show its progress, write tables and
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matrix", default="experiments/ablation.yaml", help="the matrix file")
-    p.add_argument("--profile", default="quick",
-                   help="quick (CPU, the three baselines), standard (CPU, every table) or paper (GPU)")
+    p.add_argument(
+        "--profile",
+        default="quick",
+        help="quick (CPU, the three baselines), standard (CPU, every table) or paper (GPU)",
+    )
     p.add_argument("--out", default=None, help="results folder (default results/<profile>)")
     p.add_argument("--data", default=None, help="a CycleGAN-layout folder (default: the profile's data)")
     p.add_argument("--seeds", default=None, help='seeds, e.g. "0 1 2" (default: the profile\'s)')
@@ -24,9 +27,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
-    p = sub.add_parser("run", help="run every (cell, seed) not done yet, then write the report",
-                       description="Runs each (cell, seed) as `cartoonlab fit`; finished runs are skipped, "
-                       "interrupted ones resume from their last checkpoint. Ctrl-C is safe.")
+    p = sub.add_parser(
+        "run",
+        help="run every (cell, seed) not done yet, then write the report",
+        description="Runs each (cell, seed) as `cartoonlab fit`; finished runs are skipped, "
+        "interrupted ones resume from their last checkpoint. Ctrl-C is safe.",
+    )
     _common(p)
     p.add_argument("--jobs", type=positive_int, default=1, help="parallel runs on CPU (default 1)")
     p.add_argument("--gpus", default=None, help='GPU ids, one run per GPU in parallel, e.g. "0 1 2 3"')
@@ -37,14 +43,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(func=status)
     p = sub.add_parser("report", help="write ablation.csv, tables.md, bar plots and sample grids")
     _common(p)
-    p.add_argument("--survey", default=None, help="a survey folder whose tally goes into tables.md "
-                   "(default: RESULTS/survey when it holds answers)")
+    p.add_argument(
+        "--survey",
+        default=None,
+        help="a survey folder whose tally goes into tables.md "
+        "(default: RESULTS/survey when it holds answers)",
+    )
     p.set_defaults(func=report)
 
 
 def _seed(text: str) -> int:
     if not text.isdigit():
-        raise ValueError(f"--seeds: {text!r} is not a seed; give non-negative integers, e.g. --seeds \"0 1 2\"")
+        raise ValueError(f'--seeds: {text!r} is not a seed; give non-negative integers, e.g. --seeds "0 1 2"')
     return int(text)
 
 
@@ -55,7 +65,9 @@ def _matrix(args):
         return text.replace(",", " ").split() if text else None
 
     seeds = [_seed(s) for s in split(args.seeds)] if args.seeds else None
-    m = Matrix.load(args.matrix, args.profile, seeds=seeds, tables=split(args.tables), cells=split(args.cells))
+    m = Matrix.load(
+        args.matrix, args.profile, seeds=seeds, tables=split(args.tables), cells=split(args.cells)
+    )
     return m, Path(args.out or f"results/{args.profile}")
 
 
@@ -64,8 +76,14 @@ def run(args: argparse.Namespace) -> int:
     from cartoonlab.runs import is_done
 
     m, out = _matrix(args)
-    runs = run_matrix(m, out, data=args.data, jobs=args.jobs, gpus=args.gpus.split() if args.gpus else None,
-                      dry_run=args.dry_run)
+    runs = run_matrix(
+        m,
+        out,
+        data=args.data,
+        jobs=args.jobs,
+        gpus=args.gpus.split() if args.gpus else None,
+        dry_run=args.dry_run,
+    )
     if not args.dry_run:
         report(args)
     return EXIT_OK if args.dry_run or all(is_done(run_state(r)) for r in runs) else EXIT_FAILED
@@ -133,10 +151,16 @@ def report(args: argparse.Namespace) -> int:
     write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
     given = getattr(args, "survey", None)  # `ablation run` reports too, without the option
     survey = Path(given) if given else out / "survey"
-    atomic_write_text(out / "tables.md", tables_markdown(m, table_rows, identity, data=args.data)
-                      + survey_section(survey, required=bool(given)))
+    atomic_write_text(
+        out / "tables.md",
+        tables_markdown(m, table_rows, identity, data=args.data)
+        + survey_section(survey, required=bool(given)),
+    )
     plots = bar_plots(m, table_rows, out)
     photos, truths, size = reference_photos(dm)
     grids = sample_grids(m, runs, photos, size, out, truths=truths) if photos else []
-    print(f"wrote {out / 'ablation.csv'}, {out / 'tables.md'}, {len(plots)} bar plots, {len(grids)} sample grids")
+    print(
+        f"wrote {out / 'ablation.csv'}, {out / 'tables.md'}, "
+        f"{len(plots)} bar plots, {len(grids)} sample grids"
+    )
     return EXIT_OK

@@ -16,33 +16,50 @@ HELP = "make the synthetic dataset, precompute edge-smoothed cartoons, check ima
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
 
-    p = sub.add_parser("synth", help="write the embedded synthetic photo/cartoon dataset (CycleGAN layout)",
-                       description="Write trainA/ (photos), trainB/ (cartoons), testA/, testB/ under OUT. "
-                       "Deterministic for a seed.")
+    p = sub.add_parser(
+        "synth",
+        help="write the embedded synthetic photo/cartoon dataset (CycleGAN layout)",
+        description="Write trainA/ (photos), trainB/ (cartoons), testA/, testB/ under OUT. "
+        "Deterministic for a seed.",
+    )
     p.add_argument("out", metavar="OUT", type=folder_path)
     p.add_argument("--n", type=positive_int, default=1000, help="training images per domain (default 1000)")
     p.add_argument("--size", type=int_at_least(8), default=128, help="image side in pixels (default 128)")
     p.add_argument("--seed", type=int_at_least(0), default=0)
-    p.add_argument("--n-test", type=positive_int, default=None, help="test images per domain (default max(8, n/10))")
+    p.add_argument(
+        "--n-test", type=positive_int, default=None, help="test images per domain (default max(8, n/10))"
+    )
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=synth)
 
-    p = sub.add_parser("smooth", help="edge-promote a cartoon folder (CartoonGAN), cached and parallel",
-                       description="Write the edge-smoothed twin of every image in SRC to DST (mirrored "
-                       "names, PNG). Files whose content and parameters are unchanged are reused.")
+    p = sub.add_parser(
+        "smooth",
+        help="edge-promote a cartoon folder (CartoonGAN), cached and parallel",
+        description="Write the edge-smoothed twin of every image in SRC to DST (mirrored "
+        "names, PNG). Files whose content and parameters are unchanged are reused.",
+    )
     p.add_argument("src", metavar="SRC", type=folder_path)
     p.add_argument("dst", metavar="DST", type=folder_path)
-    p.add_argument("--mode", choices=["edge", "blur"], default="edge",
-                   help="edge: CartoonGAN edge promoting (default); blur: whole-image Gaussian (seed 001)")
+    p.add_argument(
+        "--mode",
+        choices=["edge", "blur"],
+        default="edge",
+        help="edge: CartoonGAN edge promoting (default); blur: whole-image Gaussian (seed 001)",
+    )
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=smooth)
 
-    p = sub.add_parser("check", help="report unreadable, unusual and duplicate image files",
-                       description="Report unreadable/truncated files, non-images, grayscale/alpha/"
-                       "palette/CMYK/16-bit/float images, EXIF-rotated images, images smaller than the crop "
-                       "and exact duplicates. Exit status is 0 unless --strict and a problem was found.")
+    p = sub.add_parser(
+        "check",
+        help="report unreadable, unusual and duplicate image files",
+        description="Report unreadable/truncated files, non-images, grayscale/alpha/"
+        "palette/CMYK/16-bit/float images, EXIF-rotated images, images smaller than the crop "
+        "and exact duplicates. Exit status is 0 unless --strict and a problem was found.",
+    )
     p.add_argument("dir", metavar="DIR")
-    p.add_argument("--min-size", type=positive_int, default=256, help="crop size to compare against (default 256)")
+    p.add_argument(
+        "--min-size", type=positive_int, default=256, help="crop size to compare against (default 256)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any problem is found")
     p.set_defaults(func=check)
@@ -52,10 +69,13 @@ def synth(args: argparse.Namespace) -> int:
     from cartoonlab.data.synthetic import write_dataset
 
     t0 = time.perf_counter()
-    out = write_dataset(args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test,
-                        workers=args.workers)
-    print(f"wrote synthetic dataset to {out} ({args.n} train images per domain, {args.size}px) "
-          f"in {time.perf_counter() - t0:.1f}s")
+    out = write_dataset(
+        args.out, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test, workers=args.workers
+    )
+    print(
+        f"wrote synthetic dataset to {out} ({args.n} train images per domain, {args.size}px) "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
     return EXIT_OK
 
 
@@ -67,8 +87,10 @@ def smooth(args: argparse.Namespace) -> int:
     stats = smooth_folder(args.src, args.dst, EdgeParams(mode=args.mode), workers=args.workers)
     if stats.manifest_ignored:
         print(f"ignored {stats.manifest_ignored}: every image smoothed again", file=sys.stderr)
-    print(f"smoothed {stats.written}, reused {stats.reused}, failed {len(stats.failed)} "
-          f"in {time.perf_counter() - t0:.1f}s -> {args.dst}")
+    print(
+        f"smoothed {stats.written}, reused {stats.reused}, failed {len(stats.failed)} "
+        f"in {time.perf_counter() - t0:.1f}s -> {args.dst}"
+    )
     for rel, err in stats.failed.items():
         print(f"  failed: {rel}: {err}")
     return EXIT_OK

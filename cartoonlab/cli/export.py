@@ -13,11 +13,19 @@ HELP = "write a checkpoint's generator as TorchScript, ONNX or safetensors (cart
 def register(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--ckpt", help="a checkpoint written by `cartoonlab fit`")
-    source.add_argument("--weights", metavar="PTH", help="a released CartoonGAN style (Hayao_net_G_float.pth ...; "
-                        "see `cartoonlab.released`), converted first")
-    parser.add_argument("--format", required=True, choices=FORMATS,
-                        help="torchscript and onnx take RGB in [0, 1] of any size (normalization inside); "
-                        "safetensors holds the weights and the generator spec")
+    source.add_argument(
+        "--weights",
+        metavar="PTH",
+        help="a released CartoonGAN style (Hayao_net_G_float.pth ...; "
+        "see `cartoonlab.released`), converted first",
+    )
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="torchscript and onnx take RGB in [0, 1] of any size (normalization inside); "
+        "safetensors holds the weights and the generator spec",
+    )
     parser.add_argument("output", metavar="OUT", help="the file to write (or a folder)")
     parser.set_defaults(func=run)
 

@@ -13,16 +13,23 @@ HELP = "FID/KID between two image folders, with the same Inception network as th
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
-    p = sub.add_parser("fid", help="FID (and KID) between two folders of images",
-                       description="FID between REAL_DIR and FAKE_DIR (2048-d pool3 features of the FID "
-                       "Inception network, TF1 bilinear resize to 299). REAL_DIR's features are cached "
-                       "on disk by content, so comparing many folders against one reference is cheap.")
+    p = sub.add_parser(
+        "fid",
+        help="FID (and KID) between two folders of images",
+        description="FID between REAL_DIR and FAKE_DIR (2048-d pool3 features of the FID "
+        "Inception network, TF1 bilinear resize to 299). REAL_DIR's features are cached "
+        "on disk by content, so comparing many folders against one reference is cheap.",
+    )
     p.add_argument("real", metavar="REAL_DIR")
     p.add_argument("fake", metavar="FAKE_DIR")
     p.add_argument("--kid", action="store_true", help="also report KID (mean and std over subsets)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--size", type=positive_int, default=None,
-                   help="resize/centre-crop images to this side first, like the runs (default: native size)")
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=None,
+        help="resize/centre-crop images to this side first, like the runs (default: native size)",
+    )
     p.add_argument("--backbone", default="auto", choices=["auto", "torch-fidelity", "fid-helper"])
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=positive_int, default=32)
@@ -43,7 +50,12 @@ def fid(args: argparse.Namespace) -> int:
         if len(files) < 2:
             raise ValueError(f"FID needs at least 2 images in each folder; {folder} has {len(files)}")
     with tqdm(total=len(real) + len(fake), desc="Inception features", unit="img", disable=args.json) as bar:
-        kw = {"image_size": args.size, "device": device, "batch_size": args.batch_size, "progress": bar.update}
+        kw = {
+            "image_size": args.size,
+            "device": device,
+            "batch_size": args.batch_size,
+            "progress": bar.update,
+        }
         ref = reference_features(backbone, real, **kw)
         bar.update(len(real) - bar.n)  # cached: nothing was computed
         feats = file_features(backbone, fake, **kw)
@@ -51,13 +63,23 @@ def fid(args: argparse.Namespace) -> int:
     metric.set_reference(ref)
     metric.update(feats)
     res = metric.compute()
-    out = {"fid": float(res["fid"]), "real": args.real, "fake": args.fake, "n_real": len(real),
-           "n_fake": len(fake), "backbone": backbone.name, "size": args.size}
+    out = {
+        "fid": float(res["fid"]),
+        "real": args.real,
+        "fake": args.fake,
+        "n_real": len(real),
+        "n_fake": len(fake),
+        "backbone": backbone.name,
+        "size": args.size,
+    }
     if args.kid:
         out.update(kid=float(res["kid"]), kid_std=float(res["kid_std"]))
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"FID {out['fid']:.3f}" + (f"   KID {out['kid']:.5f} +- {out['kid_std']:.5f}" if args.kid else "")
-              + f"   ({len(real)} real, {len(fake)} fake; {backbone.name})")
+        print(
+            f"FID {out['fid']:.3f}"
+            + (f"   KID {out['kid']:.5f} +- {out['kid_std']:.5f}" if args.kid else "")
+            + f"   ({len(real)} real, {len(fake)} fake; {backbone.name})"
+        )
     return EXIT_OK

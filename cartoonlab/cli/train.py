@@ -51,8 +51,12 @@ class CartoonLabCLI(LightningCLI):
         # evaluation callbacks, configured as `eval.*` and `samples.*`
         parser.add_lightning_class_args(TranslationMetrics, "eval")
         parser.add_lightning_class_args(SampleGrid, "samples")
-        parser.add_argument("--ema_decay", type=float, default=0.0,
-                            help="EMA of the weights for evaluation and checkpoints (e.g. 0.995; 0: off)")
+        parser.add_argument(
+            "--ema_decay",
+            type=float,
+            default=0.0,
+            help="EMA of the weights for evaluation and checkpoints (e.g. 0.995; 0: off)",
+        )
 
     def _parse_ckpt_path(self) -> None:
         # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True);
@@ -66,9 +70,11 @@ class CartoonLabCLI(LightningCLI):
             model = self.config[self.config.subcommand].get("model")
             wanted = model.get("class_path") if model is not None and hasattr(model, "get") else None
             if trained and wanted and trained != wanted:
-                raise ValueError(f"{path} is a {trained.rsplit('.', 1)[-1]} checkpoint but the config builds "
-                                 f"{wanted.rsplit('.', 1)[-1]}: give the config it was trained with "
-                                 "(its run's config.yaml) or a checkpoint of this system")
+                raise ValueError(
+                    f"{path} is a {trained.rsplit('.', 1)[-1]} checkpoint but the config builds "
+                    f"{wanted.rsplit('.', 1)[-1]}: give the config it was trained with "
+                    "(its run's config.yaml) or a checkpoint of this system"
+                )
         with checkpoint_errors(path):
             super()._parse_ckpt_path()
 
@@ -80,16 +86,27 @@ class CartoonLabCLI(LightningCLI):
                 f"cartoonlab: trainer.max_steps={max_steps} is refused: under manual optimization Lightning "
                 "counts every optimizer step (2 per batch for a G/D system), so it would train "
                 f"{max_steps // 2} batches. Give trainer.max_epochs (with data.epoch_length) or "
-                "trainer.limit_train_batches (batches per epoch) instead.")
+                "trainer.limit_train_batches (batches per epoch) instead."
+            )
         if self.subcommand == "predict" and not cfg.get("ckpt_path"):
-            raise ValueError("predict needs --ckpt_path: a trained run's checkpoint (e.g. "
-                             "RUN/checkpoints/last.ckpt, or `last` with the run's --run.name); "
-                             "without one it would translate with an untrained generator")
+            raise ValueError(
+                "predict needs --ckpt_path: a trained run's checkpoint (e.g. "
+                "RUN/checkpoints/last.ckpt, or `last` with the run's --run.name); "
+                "without one it would translate with an untrained generator"
+            )
         trainer = cfg.get("trainer") if cfg is not None else None
         model = cfg.get("model") if cfg is not None else None
-        if self.subcommand == "fit" and trainer is not None and trainer.get("max_epochs") is None \
-                and trainer.get("max_time") is None and hasattr(model, "get") and model.get("init_args"):
-            init_args = dict(vars(model.init_args)) if hasattr(model.init_args, "__dict__") else dict(model.init_args)
+        if (
+            self.subcommand == "fit"
+            and trainer is not None
+            and trainer.get("max_epochs") is None
+            and trainer.get("max_time") is None
+            and hasattr(model, "get")
+            and model.get("init_args")
+        ):
+            init_args = (
+                dict(vars(model.init_args)) if hasattr(model.init_args, "__dict__") else dict(model.init_args)
+            )
             if "n_epochs" in init_args:  # a GANSystem: its schedule says how long it trains
                 trainer["max_epochs"] = scheduled_epochs(**init_args)
         if cfg is not None and "weights_only" in cfg and cfg["weights_only"] is None:
@@ -129,12 +146,16 @@ class CartoonLabCLI(LightningCLI):
         if run.test_after_fit and finished:
             # the checkpoint chosen on validation (TranslationMetrics.save_best), else the final weights
             evals = [cb for cb in self.trainer.callbacks if isinstance(cb, TranslationMetrics)]
-            chosen, epoch = evals[0].test_checkpoint(self.trainer) if evals else (None, self.trainer.current_epoch - 1)
+            chosen, epoch = (
+                evals[0].test_checkpoint(self.trainer) if evals else (None, self.trainer.current_epoch - 1)
+            )
             if hasattr(self.model, "run_info"):
                 self.model.run_info["test_epoch"] = epoch
             # the chosen checkpoint's state_dict holds the averaged weights; with the callback
             # still attached, Lightning would load the training weights kept beside them
-            self.trainer.callbacks = [cb for cb in self.trainer.callbacks if not isinstance(cb, WeightAveraging)]
+            self.trainer.callbacks = [
+                cb for cb in self.trainer.callbacks if not isinstance(cb, WeightAveraging)
+            ]
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=chosen)
 
 
@@ -158,11 +179,15 @@ def check_config_files(args: list[str]) -> None:
         if cfg is None:
             raise ValueError(f"config {path} is empty: give settings such as `trainer: {{max_epochs: 10}}`")
         if not isinstance(cfg, dict):
-            raise ValueError(f"config {path} must be a mapping of sections (trainer, model, data, ...), "
-                             f"not {type(cfg).__name__}")
+            raise ValueError(
+                f"config {path} must be a mapping of sections (trainer, model, data, ...), "
+                f"not {type(cfg).__name__}"
+            )
         for key in CONFIG_SECTIONS:
             if cfg.get(key) is not None and not isinstance(cfg[key], (dict, str)):  # a str: a class path
-                raise ValueError(f"config {path}: `{key}` must be a mapping of its settings, got {cfg[key]!r}")
+                raise ValueError(
+                    f"config {path}: `{key}` must be a mapping of its settings, got {cfg[key]!r}"
+                )
 
 
 def run_cli(args: list[str] | None = None) -> int:

@@ -21,16 +21,20 @@ from cartoonlab.data.transforms import Preset, eval_transform, load_size, train_
 from cartoonlab.utils import cache_dir
 
 
-def holdout_split(paths: list[Path], root: Path, percent: float,
-                  offset: float = 0.0) -> tuple[list[Path], list[Path]]:
+def holdout_split(
+    paths: list[Path], root: Path, percent: float, offset: float = 0.0
+) -> tuple[list[Path], list[Path]]:
     """Split into (kept, held out): a file is held out when the SHA-1 of its path
     relative to `root`, as a fraction of the hash range, falls in
     [offset, offset + percent) / 100. The split depends only on file names, so it
     is the same on every machine and run; at least one file is held out."""
+
     def h(p: Path) -> float:
         # fsencode: the name's own bytes, also for names that are not valid UTF-8
-        return (int(hashlib.sha1(os.fsencode(p.relative_to(root).as_posix())).hexdigest()[:12], 16) / 16**12
-                - offset / 100) % 1.0
+        return (
+            int(hashlib.sha1(os.fsencode(p.relative_to(root).as_posix())).hexdigest()[:12], 16) / 16**12
+            - offset / 100
+        ) % 1.0
 
     held = {p for p in paths if h(p) < percent / 100}
     if not held and len(paths) > 1:
@@ -111,28 +115,53 @@ class UnpairedImageDataModule(L.LightningDataModule):
         synthetic_size: int = 128,
     ) -> None:
         super().__init__()
-        least = {"image_size": 8, "batch_size": 1, "eval_batch_size": 1, "num_workers": 0, "seed": 0,
-                 "epoch_length": 1, "val_images": 1, "synthetic_n": 1, "synthetic_size": 8}
+        least = {
+            "image_size": 8,
+            "batch_size": 1,
+            "eval_batch_size": 1,
+            "num_workers": 0,
+            "seed": 0,
+            "epoch_length": 1,
+            "val_images": 1,
+            "synthetic_n": 1,
+            "synthetic_size": 8,
+        }
         for name, low in least.items():
             value = locals()[name]
             if value is not None and value < low:
                 raise ValueError(f"data.{name} must be at least {low}, got {value}")
         if not 0 < holdout_percent < 50:
-            raise ValueError(f"data.holdout_percent must be between 0 and 50 (test and val take it each), "
-                             f"got {holdout_percent}")
+            raise ValueError(
+                f"data.holdout_percent must be between 0 and 50 (test and val take it each), "
+                f"got {holdout_percent}"
+            )
         self.save_hyperparameters()
         self.synthetic = root is None and photo_dir is None and cartoon_dir is None
         self._optional_tests: set[str] = set()
         if self.synthetic:
             root = str(cache_dir() / "synthetic" / f"v2-n{synthetic_n}-s{synthetic_size}-seed0")
-        given = {"photo": photo_dir, "cartoon": cartoon_dir, "photo_val": photo_val_dir,
-                 "cartoon_val": cartoon_val_dir, "photo_test": photo_test_dir, "cartoon_test": cartoon_test_dir}
+        given = {
+            "photo": photo_dir,
+            "cartoon": cartoon_dir,
+            "photo_val": photo_val_dir,
+            "cartoon_val": cartoon_val_dir,
+            "photo_test": photo_test_dir,
+            "cartoon_test": cartoon_test_dir,
+        }
         if root is not None:
             r = Path(root)
             # held-out folders from the layout are optional: used when they exist at setup time
-            self._optional_tests = {k for k, v in given.items() if v is None and k not in ("photo", "cartoon")}
-            layout = {"photo": "trainA", "cartoon": "trainB", "photo_val": "valA", "cartoon_val": "valB",
-                      "photo_test": "testA", "cartoon_test": "testB"}
+            self._optional_tests = {
+                k for k, v in given.items() if v is None and k not in ("photo", "cartoon")
+            }
+            layout = {
+                "photo": "trainA",
+                "cartoon": "trainB",
+                "photo_val": "valA",
+                "cartoon_val": "valB",
+                "photo_test": "testA",
+                "cartoon_test": "testB",
+            }
             given = {k: v or str(r / layout[k]) for k, v in given.items()}
         if given["photo"] is None or given["cartoon"] is None:
             raise ValueError("give `root` (CycleGAN layout) or both `photo_dir` and `cartoon_dir`")
@@ -171,7 +200,8 @@ class UnpairedImageDataModule(L.LightningDataModule):
                 raise FileNotFoundError(
                     f"{key} folder not found: {folder}: data.root is read in the CycleGAN layout "
                     "(trainA/ photos, trainB/ cartoons, optional valA/ valB/ testA/ testB/); move the "
-                    "images there, or give data.photo_dir and data.cartoon_dir")
+                    "images there, or give data.photo_dir and data.cartoon_dir"
+                )
 
     # ---- setup (every rank): file lists, hold-out, bad-file scan ----
     def setup(self, stage: str | None = None) -> None:
@@ -186,16 +216,26 @@ class UnpairedImageDataModule(L.LightningDataModule):
                     held[split], source[split] = list_images(folder), (folder, "")
                 else:
                     train, held[split] = holdout_split(train, self.dirs[domain], pct, offset=offset)
-                    source[split] = (self.dirs[domain], f" held out by name hash (data.holdout_percent={pct})")
+                    source[split] = (
+                        self.dirs[domain],
+                        f" held out by name hash (data.holdout_percent={pct})",
+                    )
             n_held = sum(len(held[s]) for s, (_, how) in source.items() if how)
-            note = f" left after holding out {n_held} for val/test (data.holdout_percent={pct})" if n_held else ""
+            note = (
+                f" left after holding out {n_held} for val/test (data.holdout_percent={pct})"
+                if n_held
+                else ""
+            )
             self.files[domain] = self._usable(train, domain, self.dirs[domain], note)
             for split, paths in held.items():
                 self.files[f"{domain}_{split}"] = self._usable(paths, f"{domain} {split}", *source[split])
         if self.skipped:
             listed = "\n  ".join(f"{p}: {e}" for p, e in list(self.skipped.items())[:20])
-            warnings.warn(f"skipped {len(self.skipped)} unusable image file(s) "
-                          f"(run `cartoonlab data check` for details):\n  {listed}", stacklevel=2)
+            warnings.warn(
+                f"skipped {len(self.skipped)} unusable image file(s) "
+                f"(run `cartoonlab data check` for details):\n  {listed}",
+                stacklevel=2,
+            )
         self.paired = self.root is not None and (Path(self.root) / PAIRED_MARKER).is_file()
 
     @property
@@ -214,28 +254,45 @@ class UnpairedImageDataModule(L.LightningDataModule):
         self.skipped.update(bad)
         if not good:
             why = f", all unreadable (e.g. {next(iter(bad))})" if bad else ""
-            raise ValueError(f"no usable {what} images in {folder}: {len(paths)} image file(s){note}{why}; "
-                             f"add images, or see `cartoonlab data check {folder}`")
+            raise ValueError(
+                f"no usable {what} images in {folder}: {len(paths)} image file(s){note}{why}; "
+                f"add images, or see `cartoonlab data check {folder}`"
+            )
         return good
 
     # ---- loaders ----
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
         n_p, n_c = len(self.files["photo"]), len(self.files["cartoon"])
-        ds = UnpairedTrainDataset(self.files["photo"], self.files["cartoon"], self.edge_params,
-                                  train_transform(hp.preset, hp.image_size), min_side=self.work_side)
+        ds = UnpairedTrainDataset(
+            self.files["photo"],
+            self.files["cartoon"],
+            self.edge_params,
+            train_transform(hp.preset, hp.image_size),
+            min_side=self.work_side,
+        )
         length = hp.epoch_length or max(n_p, n_c)
-        if length < hp.batch_size:  # drop_last would make every epoch empty: a "finished" run that never trained
-            raise ValueError(f"an epoch of {length} photo/cartoon pairs is smaller than one batch of "
-                             f"{hp.batch_size}: add images, or lower data.batch_size or raise data.epoch_length")
+        if (
+            length < hp.batch_size
+        ):  # drop_last would make every epoch empty: a "finished" run that never trained
+            raise ValueError(
+                f"an epoch of {length} photo/cartoon pairs is smaller than one batch of "
+                f"{hp.batch_size}: add images, or lower data.batch_size or raise data.epoch_length"
+            )
         sampler = UnpairedSampler(n_p, n_c, length, seed=hp.seed)
         return self._loader(ds, hp.batch_size, sampler=sampler, drop_last=True)
 
     def _eval_loader(self, split: str, limit: int | None = None) -> DataLoader:
-        photos, cartoons, truths = self.files[f"photo_{split}"], self.files[f"cartoon_{split}"], self.truths(split)
+        photos, cartoons, truths = (
+            self.files[f"photo_{split}"],
+            self.files[f"cartoon_{split}"],
+            self.truths(split),
+        )
         if limit:
             photos, cartoons, truths = photos[:limit], cartoons[:limit], truths and truths[:limit]
-        ds = EvalDataset(photos, cartoons, eval_transform(self.hparams.image_size), truths, min_side=self.work_side)
+        ds = EvalDataset(
+            photos, cartoons, eval_transform(self.hparams.image_size), truths, min_side=self.work_side
+        )
         return self._loader(ds, self.hparams.eval_batch_size or self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
@@ -249,5 +306,11 @@ class UnpairedImageDataModule(L.LightningDataModule):
 
     def _loader(self, ds, batch_size: int, **kw) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(ds, batch_size=batch_size, num_workers=workers,
-                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(), **kw)
+        return DataLoader(
+            ds,
+            batch_size=batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            **kw,
+        )

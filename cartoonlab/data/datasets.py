@@ -61,8 +61,11 @@ class _Loader:
                 return i, load_rgb(self.paths[i], self.min_side)
             except Exception as err:  # noqa: BLE001
                 self.bad.add(i)
-                warnings.warn(f"skipping unreadable image {self.paths[i]} ({err}); "
-                              f"{len(self.bad)} skipped so far in this worker", stacklevel=2)
+                warnings.warn(
+                    f"skipping unreadable image {self.paths[i]} ({err}); "
+                    f"{len(self.bad)} skipped so far in this worker",
+                    stacklevel=2,
+                )
         raise RuntimeError(f"no readable image left among {len(self.paths)} files")
 
 
@@ -76,8 +79,14 @@ class UnpairedTrainDataset(Dataset):
     costs 0.03 ms (32 px) to 0.7 ms (256 px) per image on one core.
     """
 
-    def __init__(self, photos: list[Path], cartoons: list[Path], smooth: EdgeParams | None,
-                 transform: A.Compose, min_side: int | None = None) -> None:
+    def __init__(
+        self,
+        photos: list[Path],
+        cartoons: list[Path],
+        smooth: EdgeParams | None,
+        transform: A.Compose,
+        min_side: int | None = None,
+    ) -> None:
         self.photo, self.cartoon = _Loader(photos, min_side), _Loader(cartoons, min_side)
         self.smooth, self.transform = smooth, transform
 
@@ -105,8 +114,14 @@ class EvalDataset(Dataset):
     callbacks drop the items DistributedSampler repeats to even out the ranks). With `truths` (paired data:
     the true cartoon of each photo), item i also holds `truth`, photo i's own."""
 
-    def __init__(self, photos: list[Path], cartoons: list[Path], transform: A.Compose,
-                 truths: list[Path] | None = None, min_side: int | None = None) -> None:
+    def __init__(
+        self,
+        photos: list[Path],
+        cartoons: list[Path],
+        transform: A.Compose,
+        truths: list[Path] | None = None,
+        min_side: int | None = None,
+    ) -> None:
         self.photo, self.cartoon = _Loader(photos, min_side), _Loader(cartoons, min_side)
         self.transform, self.min_side = transform, min_side
         self.truths = truths

@@ -93,8 +93,11 @@ def edge_smooth_torch(x: torch.Tensor, p: EdgeParams = EdgeParams()) -> torch.Te
     gray = kornia.color.rgb_to_grayscale(x01)
     scale = 4 * 255.0  # OpenCV's Sobel on 0..255 vs kornia's normalized Sobel on 0..1
     _, edges = kornia.filters.canny(
-        gray, low_threshold=p.canny_low / scale, high_threshold=p.canny_high / scale,
-        kernel_size=(3, 3), sigma=(0.5, 0.5),
+        gray,
+        low_threshold=p.canny_low / scale,
+        high_threshold=p.canny_high / scale,
+        kernel_size=(3, 3),
+        sigma=(0.5, 0.5),
     )
     kernel = torch.ones(p.dilate, p.dilate, device=x.device)
     mask = kornia.morphology.dilation(edges, kernel) > 0
@@ -105,6 +108,6 @@ def _torch_blur(x: torch.Tensor, p: EdgeParams) -> torch.Tensor:
     import kornia
 
     sigma = p.sigma or 0.3 * ((p.kernel - 1) * 0.5 - 1) + 0.8  # OpenCV's rule
-    return kornia.filters.gaussian_blur2d(
-        x, (p.kernel, p.kernel), (sigma, sigma), border_type="reflect"
-    ).to(x.dtype)
+    return kornia.filters.gaussian_blur2d(x, (p.kernel, p.kernel), (sigma, sigma), border_type="reflect").to(
+        x.dtype
+    )

@@ -52,7 +52,9 @@ def list_files(folder: str | Path) -> list[Path]:
             continue
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # sorted: the same link wins each run
-        files += [Path(top, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(top, n))]
+        files += [
+            Path(top, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(top, n))
+        ]
     return sorted(files)
 
 
@@ -83,7 +85,9 @@ def to_rgb(im: Image.Image) -> np.ndarray:
 def load_alpha(path: str | Path) -> np.ndarray | None:
     """The alpha channel (HxW uint8, EXIF orientation applied) of an image that has one."""
     with Image.open(path) as im:
-        if not (im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info)):
+        if not (
+            im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info)
+        ):
             return None
         im = ImageOps.exif_transpose(im) or im
         return np.array(im.convert("RGBA"))[..., 3]
@@ -99,8 +103,10 @@ def limit_decode(im: Image.Image, path: str | Path, min_side: int | None = None)
         im.draft(im.mode, (-(-w * min_side // short), -(-h * min_side // short)))
     if im.size[0] * im.size[1] > MAX_PIXELS:
         fit = (MAX_PIXELS / (w * h)) ** 0.5
-        raise ValueError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx "
-                         f"cartoonlab decodes: downscale it to about {int(w * fit)}x{int(h * fit)}")
+        raise ValueError(
+            f"{path} is {w}x{h} ({w * h / 1e6:.0f} Mpx), over the {MAX_PIXELS / 1e6:.0f} Mpx "
+            f"cartoonlab decodes: downscale it to about {int(w * fit)}x{int(h * fit)}"
+        )
 
 
 def load_rgb(path: str | Path, min_side: int | None = None) -> np.ndarray:
@@ -125,8 +131,9 @@ def _try_load(path: Path, min_side: int | None = None) -> str | None:
     return None
 
 
-def usable_images(paths: list[Path], threads: int = 4, min_side: int | None = None
-                  ) -> tuple[list[Path], dict[Path, str]]:
+def usable_images(
+    paths: list[Path], threads: int = 4, min_side: int | None = None
+) -> tuple[list[Path], dict[Path, str]]:
     """Split `paths` into fully decodable images and {bad path: reason}."""
     with ThreadPoolExecutor(threads) as pool:  # PIL decoders release the GIL
         errors = list(pool.map(lambda p: _try_load(p, min_side), paths))
@@ -144,13 +151,19 @@ class CheckReport:
     # Kinds that make a file unusable; the rest are converted on load (warnings).
     FATAL = ("unreadable", "not_an_image")
     # What the DataModule does with a file of each kind (printed by `data check`).
-    HOW = {"unreadable": "skipped by the DataModule", "not_an_image": "skipped by the DataModule",
-           "grayscale": "copied to 3 channels on load", "alpha": "composited on white on load",
-           "palette": "converted to RGB on load", "cmyk": "converted to RGB on load",
-           "16_bit": "divided by 257 to 8 bits on load",
-           "float": "scaled by 255 on load when its maximum is at most 1, else clipped to 0..255",
-           "exif_rotated": "turned upright on load", "smaller_than_crop": "upscaled to the crop on load",
-           "duplicate": "both used by the DataModule"}
+    HOW = {
+        "unreadable": "skipped by the DataModule",
+        "not_an_image": "skipped by the DataModule",
+        "grayscale": "copied to 3 channels on load",
+        "alpha": "composited on white on load",
+        "palette": "converted to RGB on load",
+        "cmyk": "converted to RGB on load",
+        "16_bit": "divided by 257 to 8 bits on load",
+        "float": "scaled by 255 on load when its maximum is at most 1, else clipped to 0..255",
+        "exif_rotated": "turned upright on load",
+        "smaller_than_crop": "upscaled to the crop on load",
+        "duplicate": "both used by the DataModule",
+    }
 
     @property
     def n_fatal(self) -> int:
@@ -179,8 +192,10 @@ def refuse_unfinished(folder: str | Path) -> None:
     folder = Path(os.path.abspath(folder))
     for d in (folder, folder.parent):
         if (d / IN_PROGRESS).exists() and not (d / ".complete").exists():
-            raise ValueError(f"{d} is an unfinished dataset (`cartoonlab data synth` was interrupted): "
-                             "re-run `cartoonlab data synth` into a new or empty folder")
+            raise ValueError(
+                f"{d} is an unfinished dataset (`cartoonlab data synth` was interrupted): "
+                "re-run `cartoonlab data synth` into a new or empty folder"
+            )
 
 
 def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:

@@ -63,13 +63,16 @@ def _read_manifest(path: Path) -> tuple[dict, str | None]:
     return {}, f"{path}: not a cartoonlab manifest"
 
 
-def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgeParams(),
-                  workers: int | None = None) -> SmoothStats:
+def smooth_folder(
+    src: str | Path, dst: str | Path, params: EdgeParams = EdgeParams(), workers: int | None = None
+) -> SmoothStats:
     """Edge-promote every image of `src` into `dst`; reuse what is already there."""
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
-        raise ValueError(f"output folder {dst} is (inside) the source folder {src}: the cartoons would be "
-                         "overwritten or smoothed again on the next run; choose another folder")
+        raise ValueError(
+            f"output folder {dst} is (inside) the source folder {src}: the cartoons would be "
+            "overwritten or smoothed again on the next run; choose another folder"
+        )
     sources = list_images(src)
     if not sources:
         raise ValueError(f"no image files in {src}: nothing to smooth")
@@ -83,8 +86,12 @@ def smooth_folder(src: str | Path, dst: str | Path, params: EdgeParams = EdgePar
         rel = path.relative_to(src).as_posix()
         out = smooth_path(dst, rel)
         was, files[rel] = old_files.get(rel), {"src": file_sha256(path)}
-        if (isinstance(was, dict) and was.get("src") == files[rel]["src"] and out.is_file()
-                and was.get("out") == file_sha256(out)):
+        if (
+            isinstance(was, dict)
+            and was.get("src") == files[rel]["src"]
+            and out.is_file()
+            and was.get("out") == file_sha256(out)
+        ):
             files[rel] = was
             stats.reused += 1
         else:

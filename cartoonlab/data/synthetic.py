@@ -49,9 +49,17 @@ def _scene(rng: np.random.Generator, s: int) -> tuple[np.ndarray, list[np.ndarra
             pts = [[cx - 2 * w, horizon + 4], [cx, horizon - 1.5 * w], [cx + 2 * w, horizon + 4]]
         elif k == 1:  # house: a box and its roof
             top = base - w
-            pts = [[cx - w / 2, base], [cx - w / 2, top], [cx, top - w / 2], [cx + w / 2, top], [cx + w / 2, base]]
+            pts = [
+                [cx - w / 2, base],
+                [cx - w / 2, top],
+                [cx, top - w / 2],
+                [cx + w / 2, top],
+                [cx + w / 2, base],
+            ]
         elif k == 2:  # tree crown
-            cv2.ellipse(labels, (int(cx), int(base - w)), (int(w / 2), int(w * 0.8)), 0, 0, 360, len(colors) - 1, -1)
+            cv2.ellipse(
+                labels, (int(cx), int(base - w)), (int(w / 2), int(w * 0.8)), 0, 0, 360, len(colors) - 1, -1
+            )
             continue
         else:  # ball
             cv2.circle(labels, (int(cx), int(base - w / 2)), int(w / 2), len(colors) - 1, -1)
@@ -119,8 +127,15 @@ def _write(job: tuple[str, str, int, int, int]) -> None:
 PAIRED_MARKER = ".paired"  # in a dataset root: valB/testB are the ground truth of valA/testA
 
 
-def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0,
-                  n_test: int | None = None, n_val: int | None = None, workers: int | None = None) -> Path:
+def write_dataset(
+    out: str | Path,
+    n: int = 1000,
+    size: int = 128,
+    seed: int = 0,
+    n_test: int | None = None,
+    n_val: int | None = None,
+    workers: int | None = None,
+) -> Path:
     """Write `trainA/` (photos), `trainB/` (cartoons), and the paired held-out
     splits `valA/`+`valB/` and `testA/`+`testB/` under `out`.
 
@@ -133,12 +148,16 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         refuse_unfinished(out)  # an interrupted run's folder gets that message
-        raise ValueError(f"{out} exists and is not empty: a new dataset would mix with its files "
-                         "(old train scenes could become new test scenes); choose a new folder")
+        raise ValueError(
+            f"{out} exists and is not empty: a new dataset would mix with its files "
+            "(old train scenes could become new test scenes); choose a new folder"
+        )
     n_test = max(8, n // 10) if n_test is None else n_test
     n_val = n_test if n_val is None else n_val
     out.mkdir(parents=True, exist_ok=True)
-    (out / IN_PROGRESS).write_text("being written by `cartoonlab data synth`; not usable until .complete exists\n")
+    (out / IN_PROGRESS).write_text(
+        "being written by `cartoonlab data synth`; not usable until .complete exists\n"
+    )
     jobs = []
     splits = (("train", n, 0, "cartoon"), ("val", n_val, n, "truth"), ("test", n_test, n + n_val, "truth"))
     for split, count, offset, b_domain in splits:
@@ -153,8 +172,9 @@ def write_dataset(out: str | Path, n: int = 1000, size: int = 128, seed: int = 0
     else:
         for job in jobs:
             _write(job)
-    (out / PAIRED_MARKER).write_text("valB/ and testB/ hold the cartoon renderings of the scenes of "
-                                     "valA/ and testA/ (same file names)\n")
+    (out / PAIRED_MARKER).write_text(
+        "valB/ and testB/ hold the cartoon renderings of the scenes of valA/ and testA/ (same file names)\n"
+    )
     (out / ".complete").write_text(f"n={n} size={size} seed={seed} n_val={n_val} n_test={n_test}\n")
     (out / IN_PROGRESS).unlink()
     return out

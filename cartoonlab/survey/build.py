@@ -29,7 +29,7 @@ def find_run(results: Path, cell: str, seed: int | None = None) -> Path:
     """The finished run of `cell` under `results/runs/` (of `seed`, or the lowest finished one)."""
     runs = {}
     for d in (results / "runs").glob(f"{cell}-s*"):
-        suffix = d.name[len(cell) + 2:]
+        suffix = d.name[len(cell) + 2 :]
         if d.is_dir() and suffix.isdigit() and is_done(read_record(d / "metrics.json")):
             runs[int(suffix)] = d
     if seed is not None and seed in runs:
@@ -37,12 +37,21 @@ def find_run(results: Path, cell: str, seed: int | None = None) -> Path:
     if seed is None and runs:
         return runs[min(runs)]
     which = f"of seed {seed} " if seed is not None else ""
-    raise ValueError(f"no finished run of cell {cell!r} {which}in {results / 'runs'} "
-                     f"(finished seeds: {sorted(runs) or 'none'}; `cartoonlab ablation status` lists them)")
+    raise ValueError(
+        f"no finished run of cell {cell!r} {which}in {results / 'runs'} "
+        f"(finished seeds: {sorted(runs) or 'none'}; `cartoonlab ablation status` lists them)"
+    )
 
 
-def build(results: str | Path, cells: list[str], n_questions: int, out: str | Path, seed: int = 0,
-          run_seed: int | None = None, real: bool = True) -> Path:
+def build(
+    results: str | Path,
+    cells: list[str],
+    n_questions: int,
+    out: str | Path,
+    seed: int = 0,
+    run_seed: int | None = None,
+    real: bool = True,
+) -> Path:
     """Write a survey folder (see `cartoonlab.survey`) to `out`, atomically; `out`."""
     results, out = Path(results), Path(out)
     if len(set(cells)) != len(cells) or not cells:
@@ -50,16 +59,22 @@ def build(results: str | Path, cells: list[str], n_questions: int, out: str | Pa
     if len(cells) + real < 2:
         raise ValueError("a question needs two options at least: name two cells, or keep the real cartoon")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} exists and is not an empty folder: a survey is never overwritten "
-                         "(its answers would no longer match its questions); choose another --out")
+        raise ValueError(
+            f"{out} exists and is not an empty folder: a survey is never overwritten "
+            "(its answers would no longer match its questions); choose another --out"
+        )
     runs = {c: find_run(results, c, run_seed) for c in cells}
     dm = datamodule_of([SimpleNamespace(dir=d) for d in runs.values()])
     if dm is None:
-        raise ValueError(f"the runs' data could not be read (see above): {', '.join(map(str, runs.values()))}")
+        raise ValueError(
+            f"the runs' data could not be read (see above): {', '.join(map(str, runs.values()))}"
+        )
     photos, cartoons = dm.files["photo_test"], dm.files["cartoon_test"]
     if len(photos) < n_questions or len(cartoons) < 1 + real:
-        raise ValueError(f"{n_questions} questions need as many test photos and {1 + real} test cartoons; the "
-                         f"runs' test split has {len(photos)} and {len(cartoons)}: ask for fewer")
+        raise ValueError(
+            f"{n_questions} questions need as many test photos and {1 + real} test cartoons; the "
+            f"runs' test split has {len(photos)} and {len(cartoons)}: ask for fewer"
+        )
     rng = random.Random(seed)
     chosen = rng.sample(photos, n_questions)
     refs = [rng.choice(cartoons) for _ in chosen]
@@ -81,13 +96,23 @@ def build(results: str | Path, cells: list[str], n_questions: int, out: str | Pa
     return out
 
 
-def _write_survey(tmp: Path, rng: random.Random, chosen, refs, reals, refs_img, images, cells, runs, seed) -> None:
+def _write_survey(
+    tmp: Path, rng: random.Random, chosen, refs, reals, refs_img, images, cells, runs, seed
+) -> None:
     """survey.json, key.json and img/ into `tmp` (see the module docstring)."""
     (tmp / "img").mkdir(parents=True)
     real = bool(reals)
     new_id = lambda: f"{rng.getrandbits(64):016x}"  # noqa: E731 - reproducible, reveals nothing
-    questions, key = [], {"cells": [*cells, *([REAL] if real else [])], "options": {}, "questions": {},
-                          "runs": {c: str(scored_checkpoint(d)) for c, d in runs.items()}, "seed": seed}
+    questions, key = (
+        [],
+        {
+            "cells": [*cells, *([REAL] if real else [])],
+            "options": {},
+            "questions": {},
+            "runs": {c: str(scored_checkpoint(d)) for c, d in runs.items()},
+            "seed": seed,
+        },
+    )
     for i, photo in enumerate(chosen):
         qid, options = new_id(), []
         _write(tmp / "img" / f"{qid}.png", refs_img[i])
@@ -97,8 +122,11 @@ def _write_survey(tmp: Path, rng: random.Random, chosen, refs, reals, refs_img, 
             options.append({"id": oid, "image": f"img/{oid}.png"})
             key["options"][oid] = cell
         questions.append({"id": qid, "reference": f"img/{qid}.png", "options": options})
-        key["questions"][qid] = {"photo": str(photo), "reference": str(refs[i]),
-                                 **({"real": str(reals[i])} if real else {})}
+        key["questions"][qid] = {
+            "photo": str(photo),
+            "reference": str(refs[i]),
+            **({"real": str(reals[i])} if real else {}),
+        }
     (tmp / SURVEY).write_text(json.dumps({"instructions": INSTRUCTIONS, "questions": questions}, indent=1))
     (tmp / KEY).write_text(json.dumps(key, indent=1))
 

@@ -73,8 +73,11 @@ class Store:
         """Record one answer (committed when this returns); `Duplicate` if it exists already."""
         try:
             with self._transaction() as db:
-                db.execute("INSERT INTO answers (participant, question, choice, shown_at, answered_at) "
-                           "VALUES (?, ?, ?, ?, ?)", (token, question, choice, shown_at, now()))
+                db.execute(
+                    "INSERT INTO answers (participant, question, choice, shown_at, answered_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (token, question, choice, shown_at, now()),
+                )
         except sqlite3.IntegrityError as e:
             if "UNIQUE" in str(e):
                 raise Duplicate(question) from e
@@ -83,7 +86,9 @@ class Store:
     def rows(self) -> list[tuple[str, str, str, str]]:
         """Every answer: (participant, question, choice, answered_at), in order."""
         with closing(self._connect()) as db:
-            return db.execute("SELECT participant, question, choice, answered_at FROM answers ORDER BY id").fetchall()
+            return db.execute(
+                "SELECT participant, question, choice, answered_at FROM answers ORDER BY id"
+            ).fetchall()
 
     def _transaction(self):
         return _Transaction(self._connect())

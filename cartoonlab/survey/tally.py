@@ -39,8 +39,16 @@ class Tally:
     def shares(self, n_boot: int = 2000, seed: int = 0) -> list[dict]:
         n, counts = len(self.answers), self.counts
         boot = bootstrap_shares(self.answers, self.cells, n_boot, seed)
-        return [{"cell": c, "votes": counts[c], "share": counts[c] / n if n else math.nan,
-                 "wilson": wilson(counts[c], n), "bootstrap": boot[c]} for c in self.cells]
+        return [
+            {
+                "cell": c,
+                "votes": counts[c],
+                "share": counts[c] / n if n else math.nan,
+                "wilson": wilson(counts[c], n),
+                "bootstrap": boot[c],
+            }
+            for c in self.cells
+        ]
 
     def pairwise(self) -> list[dict]:
         from scipy.stats import binomtest
@@ -48,8 +56,15 @@ class Tally:
         counts, out = self.counts, []
         for a, b in itertools.combinations(self.cells, 2):
             k, m = counts[a], counts[a] + counts[b]
-            out.append({"a": a, "b": b, "a_votes": k, "b_votes": m - k,
-                        "p": binomtest(k, m, 0.5).pvalue if m else math.nan})
+            out.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "a_votes": k,
+                    "b_votes": m - k,
+                    "p": binomtest(k, m, 0.5).pvalue if m else math.nan,
+                }
+            )
         return out
 
     def kappa(self) -> float | None:
@@ -110,7 +125,9 @@ def fleiss_kappa(items: list[dict[str, int]]) -> float | None:
 def load(folder: str | Path) -> Tally:
     folder = Path(folder)
     if not (folder / KEY).is_file():
-        raise FileNotFoundError(2, "Not a survey folder (`cartoonlab survey build` writes one)", str(folder / KEY))
+        raise FileNotFoundError(
+            2, "Not a survey folder (`cartoonlab survey build` writes one)", str(folder / KEY)
+        )
     key = json.loads((folder / KEY).read_text())
     db = folder / "answers.sqlite"
     if not db.is_file():
@@ -122,16 +139,24 @@ def load(folder: str | Path) -> Tally:
 def markdown(t: Tally) -> str:
     """The tally as markdown: shares with both intervals, pairwise tests, agreement."""
     kappa = t.kappa()
-    lines = [f"Survey: {len(t.answers)} answers from {t.participants} participant(s) "
-             f"(Fleiss' kappa {'n/a' if kappa is None else f'{kappa:.2f}'}).", "",
-             "| option | votes | share | 95% CI (Wilson) | 95% CI (bootstrap over participants) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"Survey: {len(t.answers)} answers from {t.participants} participant(s) "
+        f"(Fleiss' kappa {'n/a' if kappa is None else f'{kappa:.2f}'}).",
+        "",
+        "| option | votes | share | 95% CI (Wilson) | 95% CI (bootstrap over participants) |",
+        "|---|---|---|---|---|",
+    ]
     for r in t.shares():
-        lines.append(f"| `{r['cell']}` | {r['votes']} | {_pct(r['share'])} | {_ci(r['wilson'])} | {_ci(r['bootstrap'])} |")
+        lines.append(
+            f"| `{r['cell']}` | {r['votes']} | {_pct(r['share'])} "
+            f"| {_ci(r['wilson'])} | {_ci(r['bootstrap'])} |"
+        )
     pairs = t.pairwise()
     if pairs:
         lines += ["", "| pair | votes | p (exact binomial, two-sided) |", "|---|---|---|"]
-        lines += [f"| `{r['a']}` vs `{r['b']}` | {r['a_votes']} : {r['b_votes']} | {_p(r['p'])} |" for r in pairs]
+        lines += [
+            f"| `{r['a']}` vs `{r['b']}` | {r['a_votes']} : {r['b_votes']} | {_p(r['p'])} |" for r in pairs
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +170,10 @@ def bar_plot(t: Tally, path: Path) -> Path:
     rows = t.shares()
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(rows), 3))
     shares = [r["share"] for r in rows]
-    err = [[s - r["bootstrap"][0] for s, r in zip(shares, rows)], [r["bootstrap"][1] - s for s, r in zip(shares, rows)]]
+    err = [
+        [s - r["bootstrap"][0] for s, r in zip(shares, rows)],
+        [r["bootstrap"][1] - s for s, r in zip(shares, rows)],
+    ]
     ax.bar([r["cell"] for r in rows], shares, yerr=err, capsize=4, color="#4c72b0")
     ax.set_ylabel("share of answers")
     ax.set_ylim(0, 1)
@@ -162,9 +190,14 @@ def write(folder: str | Path, t: Tally, export: str | None = None) -> list[Path]
     atomic_write_text(written[0], markdown(t))
     if export == "csv":
         rows = [[r["cell"], r["votes"], r["share"], *r["wilson"], *r["bootstrap"]] for r in t.shares()]
-        written += [_csv(folder / "tally.csv", ["option", "votes", "share", "wilson_low", "wilson_high",
-                                                "bootstrap_low", "bootstrap_high"], rows),
-                    _csv(folder / "answers.csv", ["participant", "question", "option"], t.answers)]
+        written += [
+            _csv(
+                folder / "tally.csv",
+                ["option", "votes", "share", "wilson_low", "wilson_high", "bootstrap_low", "bootstrap_high"],
+                rows,
+            ),
+            _csv(folder / "answers.csv", ["participant", "question", "option"], t.answers),
+        ]
     return written
 
 

@@ -33,8 +33,15 @@ def adam(params) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
 
 
-def lr_factor(epoch: int, init_epochs: int, init_factor: float, n_epochs: int, n_epochs_decay: int,
-              milestones: list[int], gamma: float) -> float:
+def lr_factor(
+    epoch: int,
+    init_epochs: int,
+    init_factor: float,
+    n_epochs: int,
+    n_epochs_decay: int,
+    milestones: list[int],
+    gamma: float,
+) -> float:
     """LR multiplier for `epoch`: `init_factor` during the init phase, then constant
     for `n_epochs`, then linear decay to 0 over `n_epochs_decay` (CycleGAN's rule),
     times `gamma` per passed milestone (counted after the init phase)."""
@@ -71,11 +78,24 @@ class GANSystem(L.LightningModule):
     injected: tuple[str, ...] = ("generator", "discriminator", "optimizer_g", "optimizer_d", "kwargs")
     optimizer_names = ("g", "d")  # the optimizers' order in configure_optimizers, for logging
 
-    def __init__(self, init_epochs: int = 0, init_lr: float = 2e-4, n_epochs: int = 100,
-                 n_epochs_decay: int = 0, lr_milestones: list[int] | None = None, lr_gamma: float = 0.1,
-                 grad_clip: float = 0.0, channels_last: bool = False, compile: bool = False) -> None:
+    def __init__(
+        self,
+        init_epochs: int = 0,
+        init_lr: float = 2e-4,
+        n_epochs: int = 100,
+        n_epochs_decay: int = 0,
+        lr_milestones: list[int] | None = None,
+        lr_gamma: float = 0.1,
+        grad_clip: float = 0.0,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
         super().__init__()
-        for name, value in (("init_epochs", init_epochs), ("n_epochs", n_epochs), ("n_epochs_decay", n_epochs_decay)):
+        for name, value in (
+            ("init_epochs", init_epochs),
+            ("n_epochs", n_epochs),
+            ("n_epochs_decay", n_epochs_decay),
+        ):
             if value < 0:
                 raise ValueError(f"model {name} must be at least 0, got {value}")
         # every __init__ argument up the subclass chain, except injected objects
@@ -90,8 +110,10 @@ class GANSystem(L.LightningModule):
         size, stride = self._train_size(), getattr(self.G, "stride", 1)
         if size and size % stride:
             lower, upper = size - size % stride, size + stride - size % stride
-            raise ValueError(f"data.image_size={size} is not a multiple of the generator's stride {stride} "
-                             f"(its output would not line up with its input): use {lower or upper} or {upper}")
+            raise ValueError(
+                f"data.image_size={size} is not a multiple of the generator's stride {stride} "
+                f"(its output would not line up with its input): use {lower or upper} or {upper}"
+            )
 
     # ---- engineering switches ----
     def configure_model(self) -> None:
@@ -112,14 +134,24 @@ class GANSystem(L.LightningModule):
         init_factor = hp.init_lr / base_lr if generator else 1.0
 
         def factor(epoch: int) -> float:
-            return lr_factor(epoch, hp.init_epochs, init_factor, hp.n_epochs, hp.n_epochs_decay,
-                             list(hp.lr_milestones or []), hp.lr_gamma)
+            return lr_factor(
+                epoch,
+                hp.init_epochs,
+                init_factor,
+                hp.n_epochs,
+                hp.n_epochs_decay,
+                list(hp.lr_milestones or []),
+                hp.lr_gamma,
+            )
+
         return factor
 
     def with_schedulers(self, opt_g, opt_d):
         """`configure_optimizers`' return value: both optimizers and their LambdaLRs."""
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self.schedule(o.defaults["lr"], generator=g))
-                      for o, g in ((opt_g, True), (opt_d, False))]
+        schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(o, self.schedule(o.defaults["lr"], generator=g))
+            for o, g in ((opt_g, True), (opt_d, False))
+        ]
         return [opt_g, opt_d], schedulers
 
     @property
@@ -148,15 +180,22 @@ class GANSystem(L.LightningModule):
         bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
         if bad:
             self.status = RunStatus.DIVERGED
-            self.print(f"cartoonlab: non-finite {', '.join(bad)} at epoch {self.current_epoch}, "
-                       f"step {self.global_step}: stopping (status: diverged); weights are the last good ones")
+            self.print(
+                f"cartoonlab: non-finite {', '.join(bad)} at epoch {self.current_epoch}, "
+                f"step {self.global_step}: stopping (status: diverged); weights are the last good ones"
+            )
             self.trainer.should_stop = True
         return not bad
 
     def log_terms(self, stage: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
         on_step = stage == "train"
-        self.log_dict({f"{stage}/{k}": v.detach().float() for k, v in terms.items()},
-                      on_step=on_step, on_epoch=not on_step, sync_dist=not on_step, batch_size=batch_size)
+        self.log_dict(
+            {f"{stage}/{k}": v.detach().float() for k, v in terms.items()},
+            on_step=on_step,
+            on_epoch=not on_step,
+            sync_dist=not on_step,
+            batch_size=batch_size,
+        )
 
     def log_throughput(self, batch_size: int) -> None:
         """Log throughput (images/s over all ranks)."""
@@ -170,7 +209,9 @@ class GANSystem(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._t_epoch, self._t_step = time.perf_counter(), None
         for i, opt in enumerate(self.optimizers()):
-            self.log(f"train/lr_{self.optimizer_names[i]}", opt.param_groups[0]["lr"], on_epoch=True, on_step=False)
+            self.log(
+                f"train/lr_{self.optimizer_names[i]}", opt.param_groups[0]["lr"], on_epoch=True, on_step=False
+            )
 
     def on_train_epoch_end(self) -> None:
         # by hand, before ModelCheckpoint's epoch-end save (monitoring callbacks run last)
@@ -201,8 +242,10 @@ class GANSystem(L.LightningModule):
         return {"fake": self.translate(batch["photo"])}
 
     def predict_step(self, batch: EvalBatch, batch_idx: int) -> dict:
-        return {"cartoon": self.translate(batch["photo"]).float().clamp(-1, 1),
-                "photo_path": batch.get("photo_path")}
+        return {
+            "cartoon": self.translate(batch["photo"]).float().clamp(-1, 1),
+            "photo_path": batch.get("photo_path"),
+        }
 
     # ---- complete checkpoints ----
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -212,8 +255,11 @@ class GANSystem(L.LightningModule):
             "train_size": self._work_side(),
             "status": str(self.status),  # a plain str: checkpoints load with weights_only=True
             "pools": {k: p.state_dict() for k, p in self.pools.items()},
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
         }
 
     def _datamodule(self):
@@ -253,4 +299,5 @@ class GANSystem(L.LightningModule):
                 f"checkpoint{where} does not fit the configured {type(self).__name__}: {len(wrong)} "
                 f"tensor(s) differ in shape (e.g. {k}: {tuple(weights[k].shape)} in the checkpoint, "
                 f"{tuple(own[k].shape)} configured); give the config it was trained with (its run's "
-                "config.yaml)")
+                "config.yaml)"
+            )

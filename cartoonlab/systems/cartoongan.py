@@ -110,7 +110,9 @@ class CartoonGAN(GANSystem):
         self.pools = {"fake": ImagePool(pool_size)}
 
     def configure_optimizers(self):
-        return self.with_schedulers(self.optimizer_g(self.G.parameters()), self.optimizer_d(self.D.parameters()))
+        return self.with_schedulers(
+            self.optimizer_g(self.G.parameters()), self.optimizer_d(self.D.parameters())
+        )
 
     # ---- the algorithm ----
     def training_step(self, batch: TrainBatch, batch_idx: int) -> None:
@@ -161,8 +163,10 @@ class CartoonGAN(GANSystem):
     def g_step(self, opt_g, p: torch.Tensor, fake: torch.Tensor, c: torch.Tensor) -> None:
         hp = self.hparams
         with self.toggled_optimizer(opt_g):
-            terms = {"g_adv": self.gan(self.D(fake), True, for_d=False),
-                     "g_content": self.content(self.phi, fake, p)}
+            terms = {
+                "g_adv": self.gan(self.D(fake), True, for_d=False),
+                "g_content": self.content(self.phi, fake, p),
+            }
             terms["g_total"] = hp.adv_weight * terms["g_adv"] + hp.content_weight * terms["g_content"]
             if hp.color_weight:
                 terms["g_color"] = color_loss(fake, p, hp.color_pool)

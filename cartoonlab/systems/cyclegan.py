@@ -60,7 +60,6 @@ class CycleGAN(GANSystem):
             real images.
     """
 
-
     def __init__(
         self,
         generator: nn.Module | None = None,
@@ -88,12 +87,16 @@ class CycleGAN(GANSystem):
         self.optimizer_g, self.optimizer_d = optimizer_g or adam, optimizer_d or adam
         self.gan = GANLoss(gan_mode)
         self.augment = DiffAugment(diffaug)
-        self.pools = {"fake_y": ImagePool(pool_size, pool_mode, seed=1),
-                      "fake_x": ImagePool(pool_size, pool_mode, seed=2)}
+        self.pools = {
+            "fake_y": ImagePool(pool_size, pool_mode, seed=1),
+            "fake_x": ImagePool(pool_size, pool_mode, seed=2),
+        }
 
     def configure_optimizers(self):
-        return self.with_schedulers(self.optimizer_g([*self.G.parameters(), *self.F.parameters()]),
-                                    self.optimizer_d([*self.D_X.parameters(), *self.D_Y.parameters()]))
+        return self.with_schedulers(
+            self.optimizer_g([*self.G.parameters(), *self.F.parameters()]),
+            self.optimizer_d([*self.D_X.parameters(), *self.D_Y.parameters()]),
+        )
 
     # ---- the algorithm ----
     def training_step(self, batch: TrainBatch, batch_idx: int) -> None:
@@ -107,7 +110,14 @@ class CycleGAN(GANSystem):
         else:
             if g_turn:
                 self.g_step(opt_g, x, y, fake_y, fake_x, adversarial=True)
-            self.d_step(opt_d, x, y, self.smoothed(batch, y, self.hparams.smooth_weight), fake_y.detach(), fake_x.detach())
+            self.d_step(
+                opt_d,
+                x,
+                y,
+                self.smoothed(batch, y, self.hparams.smooth_weight),
+                fake_y.detach(),
+                fake_x.detach(),
+            )
         self.log_throughput(x.size(0))
 
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:
@@ -121,8 +131,9 @@ class CycleGAN(GANSystem):
                 terms["g_tv"] = total_variation(fake_y) + total_variation(fake_x)
                 loss = loss + hp.tv_weight * terms["g_tv"]
             if adversarial:
-                terms["g_adv"] = (self.gan(self.D_Y(self.augment(fake_y)), True, for_d=False)
-                                  + self.gan(self.D_X(self.augment(fake_x)), True, for_d=False))
+                terms["g_adv"] = self.gan(self.D_Y(self.augment(fake_y)), True, for_d=False) + self.gan(
+                    self.D_X(self.augment(fake_x)), True, for_d=False
+                )
                 loss = loss + terms["g_adv"]
             terms["g_total"] = loss
             if self.finite_or_stop(terms):
@@ -135,8 +146,10 @@ class CycleGAN(GANSystem):
 
     def d_step(self, opt_d, x, y, e, fake_y, fake_x) -> None:
         with self.toggled_optimizer(opt_d):
-            terms = {"d_y": self.d_loss(self.D_Y, y, self.pools["fake_y"].query(fake_y)),
-                     "d_x": self.d_loss(self.D_X, x, self.pools["fake_x"].query(fake_x))}
+            terms = {
+                "d_y": self.d_loss(self.D_Y, y, self.pools["fake_y"].query(fake_y)),
+                "d_x": self.d_loss(self.D_X, x, self.pools["fake_x"].query(fake_x)),
+            }
             if e is not None:
                 terms["d_smooth"] = 0.5 * self.gan(self.D_Y(self.augment(e)), False)
             loss = terms["d_y"] + terms["d_x"] + self.hparams.smooth_weight * terms.get("d_smooth", 0)

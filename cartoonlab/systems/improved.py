@@ -23,8 +23,13 @@ from cartoonlab.systems.cartoongan import CartoonGAN
 class ImprovedCartoonGAN(CartoonGAN):
     """`CartoonGAN` whose defaults are the DIYA bundle (see the module docstring)."""
 
-    def __init__(self, generator: nn.Module | None = None, content_net: nn.Module | None = None,
-                 gan_mode: GANMode = "lsgan", **kwargs) -> None:
+    def __init__(
+        self,
+        generator: nn.Module | None = None,
+        content_net: nn.Module | None = None,
+        gan_mode: GANMode = "lsgan",
+        **kwargs,
+    ) -> None:
         generator = generator or CartoonGANGenerator(norm="instance", activation="leaky_relu", slope=0.01)
         content_net = content_net or ContentExtractor(arch="resnet101", layer="layer2")
         super().__init__(generator=generator, content_net=content_net, gan_mode=gan_mode, **kwargs)

@@ -61,6 +61,9 @@ def test_the_check_finds_a_restated_fact(tmp_path):
 def test_only_smoke_configs_fix_the_epochs():
     """`trainer.max_epochs` follows from the model's schedule (`systems.base.scheduled_epochs`)
     unless given; only tiny.yaml (a seconds-long smoke run) sets it."""
-    setters = [str(p.relative_to(EXP)) for p in sorted(EXP.rglob("*.yaml"))
-               if "max_epochs" in ((yaml.safe_load(p.read_text()) or {}).get("trainer") or {})]
+    setters = [
+        str(p.relative_to(EXP))
+        for p in sorted(EXP.rglob("*.yaml"))
+        if "max_epochs" in ((yaml.safe_load(p.read_text()) or {}).get("trainer") or {})
+    ]
     assert setters == ["tiny.yaml"]

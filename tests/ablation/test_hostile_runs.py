@@ -52,8 +52,11 @@ def test_status_and_report_mark_the_bad_run_and_go_on(tmp_path, capsys):
     path = write_tiny_matrix(tmp_path)
     out = tmp_path / "out"
     runs = {r.cell: r for r in Matrix.load(path, "tiny").runs(out)}
-    for cell, content in (("cyclegan", json.dumps(GOOD).encode()), ("cyclegan_no_pool", BAD["truncated"]),
-                          ("broken", BAD["list"])):
+    for cell, content in (
+        ("cyclegan", json.dumps(GOOD).encode()),
+        ("cyclegan_no_pool", BAD["truncated"]),
+        ("broken", BAD["list"]),
+    ):
         runs[cell].dir.mkdir(parents=True)
         (runs[cell].dir / "metrics.json").write_bytes(content)
         (runs[cell].dir / "config.yaml").write_text("" if cell == "cyclegan" else "data: {bogus: 1}\n")
@@ -77,8 +80,17 @@ def test_a_second_runner_on_one_folder_is_refused(tmp_path, capsys):
     path = write_tiny_matrix(tmp_path)
     lock = lock_results(tmp_path / "out")
     try:
-        code, _, err = _run(capsys, "ablation", "run", "--matrix", str(path), "--profile", "tiny",
-                            "--out", str(tmp_path / "out"))
+        code, _, err = _run(
+            capsys,
+            "ablation",
+            "run",
+            "--matrix",
+            str(path),
+            "--profile",
+            "tiny",
+            "--out",
+            str(tmp_path / "out"),
+        )
         assert code == EXIT_USER and "in use by another `ablation run` (pid" in err, err
         assert not (tmp_path / "out" / "runs").exists(), "nothing started"
     finally:
@@ -100,9 +112,24 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_killing_data_synth_leaves_no_worker_behind(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "cartoonlab", "data", "synth", str(tmp_path / "ds"),
-                             "--n", "20000", "--size", "64", "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cartoonlab",
+            "data",
+            "synth",
+            str(tmp_path / "ds"),
+            "--n",
+            "20000",
+            "--size",
+            "64",
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while len(_children(proc.pid)) < 2 and time.time() < deadline:
         time.sleep(0.1)
@@ -113,18 +140,25 @@ def test_killing_data_synth_leaves_no_worker_behind(tmp_path):
     deadline = time.time() + 20
     while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
         time.sleep(0.1)
-    alive = [w for w in workers if Path(f"/proc/{w}").exists()
-             and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    alive = [
+        w
+        for w in workers
+        if Path(f"/proc/{w}").exists()
+        and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    ]
     assert not alive, f"orphaned workers {alive}"
 
 
-@pytest.mark.parametrize("edit, key", [
-    (lambda s: s.pop("cells"), "`cells`"),
-    (lambda s: s["cells"]["cyclegan"].update(recipe="nope"), "cells.cyclegan.recipe"),
-    (lambda s: s["tables"]["T6"].update(colour="red"), "tables.T6"),
-    (lambda s: s["profiles"]["tiny"].update(seeds=0), "profiles.tiny.seeds"),
-    (lambda s: s["cells"].update({"../../escaped": s["cells"]["cyclegan"]}), "cell name '../../escaped'"),
-])
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda s: s.pop("cells"), "`cells`"),
+        (lambda s: s["cells"]["cyclegan"].update(recipe="nope"), "cells.cyclegan.recipe"),
+        (lambda s: s["tables"]["T6"].update(colour="red"), "tables.T6"),
+        (lambda s: s["profiles"]["tiny"].update(seeds=0), "profiles.tiny.seeds"),
+        (lambda s: s["cells"].update({"../../escaped": s["cells"]["cyclegan"]}), "cell name '../../escaped'"),
+    ],
+)
 def test_matrix_file_errors_name_the_key(tmp_path, edit, key):
     import yaml
 
@@ -162,7 +196,9 @@ def test_a_non_finite_score_is_flagged_not_tabulated(tmp_path):
     runs = {r.cell: r for r in m.runs(tmp_path / "out")}
     for cell, fid in (("cyclegan", 300.0), ("cyclegan_no_pool", float("nan"))):
         runs[cell].dir.mkdir(parents=True)
-        (runs[cell].dir / "metrics.json").write_text(json.dumps({**GOOD, "metrics": {"test/fid_cartoon": fid}}))
+        (runs[cell].dir / "metrics.json").write_text(
+            json.dumps({**GOOD, "metrics": {"test/fid_cartoon": fid}})
+        )
     table = rows(list(runs.values()))
     bad = next(r for r in table if r["cell"] == "cyclegan_no_pool")
     assert bad["status"] == "non-finite" and "test/fid_cartoon=nan" in bad["error"]

@@ -87,8 +87,13 @@ def test_every_cell_trains_a_few_steps(tmp_path):
     from tests.cli.test_fit import run_ok
 
     m = Matrix.load(EXP / "ablation.yaml", "standard", seeds=[0])
-    short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--run.test_after_fit=false",
-             "--run.wandb=disabled", "--data.synthetic_n=48"]
+    short = [
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=2",
+        "--run.test_after_fit=false",
+        "--run.wandb=disabled",
+        "--data.synthetic_n=48",
+    ]
     for run in m.runs(tmp_path):
         args = [*run.args, *short]
         if run.cell in ("cyclegan_init",):

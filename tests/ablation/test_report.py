@@ -7,24 +7,55 @@ EXP = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def row(cell, seed, fid, status="finished", spe=10.0):
-    return {"table": "T1", "cell": cell, "seed": seed, "status": status, "fid": fid,
-            "kid": fid and fid / 1000, "fid_photo": fid and fid / 2, "kid_photo": 0.0, "ssim_photo": 0.5,
-            "perc_photo": 0.2, "l1_truth": fid and fid / 1000, "best_val_fid": fid and fid - 5, "best_val_epoch": 8,
-            "train_seconds": 100.0, "images_per_second": 5.0,
-            "seconds_per_epoch": spe, "epochs": 10, "fid_backbone": "x", "error": None, "run_dir": "r"}
+    return {
+        "table": "T1",
+        "cell": cell,
+        "seed": seed,
+        "status": status,
+        "fid": fid,
+        "kid": fid and fid / 1000,
+        "fid_photo": fid and fid / 2,
+        "kid_photo": 0.0,
+        "ssim_photo": 0.5,
+        "perc_photo": 0.2,
+        "l1_truth": fid and fid / 1000,
+        "best_val_fid": fid and fid - 5,
+        "best_val_epoch": 8,
+        "train_seconds": 100.0,
+        "images_per_second": 5.0,
+        "seconds_per_epoch": spe,
+        "epochs": 10,
+        "fid_backbone": "x",
+        "error": None,
+        "run_dir": "r",
+    }
 
 
 def test_tables_from_a_hand_made_csv(tmp_path):
     m = Matrix.load(EXP / "ablation.yaml", "quick", tables=["T1"])
-    rows = [row("cyclegan", 0, 100.0), row("cyclegan", 1, 102.0), row("cyclegan", 2, 101.0, spe=12),
-            row("cartoongan", 0, 80.0, spe=6), row("cartoongan", 1, 81.0, spe=6), row("cartoongan", 2, 79.5, spe=6),
-            row("cartoongan", 3, None, status="diverged")]
+    rows = [
+        row("cyclegan", 0, 100.0),
+        row("cyclegan", 1, 102.0),
+        row("cyclegan", 2, 101.0, spe=12),
+        row("cartoongan", 0, 80.0, spe=6),
+        row("cartoongan", 1, 81.0, spe=6),
+        row("cartoongan", 2, 79.5, spe=6),
+        row("cartoongan", 3, None, status="diverged"),
+    ]
     write_csv(rows, tmp_path / "a.csv")
     back = read_csv(tmp_path / "a.csv")
     assert back[0]["fid"] == 100.0 and back[-1]["fid"] is None
-    identity = {"fid_cartoon": 300.0, "kid_cartoon": 0.3, "ssim_photo": 1.0, "perc_photo": 0.0, "l1_truth": 0.25}
+    identity = {
+        "fid_cartoon": 300.0,
+        "kid_cartoon": 0.3,
+        "ssim_photo": 1.0,
+        "perc_photo": 0.0,
+        "l1_truth": 0.25,
+    }
     md = tables_markdown(m, back, identity=identity)
-    lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| `") or ln.startswith("| *")}
+    lines = {
+        ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| `") or ln.startswith("| *")
+    }
     assert "101.0 ± 1.0" in lines["`cyclegan`"] and "10.7 ± 1.2" in lines["`cyclegan`"]
     cartoon = lines["`cartoongan` (1 run(s) diverged)"]
     assert "80.2 ± 0.8" in cartoon and "-20.8\\*" in cartoon, "a large, consistent drop is marked"
@@ -54,7 +85,9 @@ def test_sample_grids_show_the_checkpoint_the_table_scores(tmp_path, monkeypatch
     from cartoonlab.ablation.report import sample_grids
 
     loaded = []
-    monkeypatch.setattr(inference, "load_generator", lambda p: loaded.append(p.name) or SimpleNamespace(train_size=None))
+    monkeypatch.setattr(
+        inference, "load_generator", lambda p: loaded.append(p.name) or SimpleNamespace(train_size=None)
+    )
     monkeypatch.setattr(inference, "translate_at", lambda net, x, side: x)
     runs = []
     for cell, names in (("with_best", ("best.ckpt", "last.ckpt")), ("last_only", ("last.ckpt",))):

@@ -45,8 +45,9 @@ class _FakeRun:
         if self.polls == 0:
             if self.code == 0:
                 self.run.dir.mkdir(parents=True, exist_ok=True)
-                (self.run.dir / "metrics.json").write_text(json.dumps(
-                    {"status": "finished", "epochs": 1, "metrics": {"test/fid_cartoon": 100.0}}))
+                (self.run.dir / "metrics.json").write_text(
+                    json.dumps({"status": "finished", "epochs": 1, "metrics": {"test/fid_cartoon": 100.0}})
+                )
             self.returncode = self.code
         return self.returncode
 
@@ -78,8 +79,21 @@ def test_kill_and_resume(tmp_path):
     """Kill the runner mid-run: nothing half-written, and the rerun resumes from the checkpoint."""
     path = write_tiny_matrix(tmp_path, epochs=6)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "cartoonlab", "ablation", "run", "--matrix", str(path), "--profile", "tiny",
-           "--cells", "cyclegan", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cartoonlab",
+        "ablation",
+        "run",
+        "--matrix",
+        str(path),
+        "--profile",
+        "tiny",
+        "--cells",
+        "cyclegan",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt = out / "runs" / "cyclegan-s0" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120

@@ -44,8 +44,12 @@ run:
 
 
 def write_tiny_matrix(tmp_path: Path, epochs: int = 1) -> Path:
-    (tmp_path / "narrow.yaml").write_text(NARROW + f"trainer:\n  max_epochs: {epochs}\n  limit_train_batches: 2\n")
-    (tmp_path / "broken.yaml").write_text("# Hypothesis: this cell fails\nmodel:\n  init_args:\n    no_such_option: 1\n")
+    (tmp_path / "narrow.yaml").write_text(
+        NARROW + f"trainer:\n  max_epochs: {epochs}\n  limit_train_batches: 2\n"
+    )
+    (tmp_path / "broken.yaml").write_text(
+        "# Hypothesis: this cell fails\nmodel:\n  init_args:\n    no_such_option: 1\n"
+    )
     path = tmp_path / "ablation.yaml"
     path.write_text(TINY.format(root=EXP, broken=tmp_path / "broken.yaml", narrow=tmp_path / "narrow.yaml"))
     return path

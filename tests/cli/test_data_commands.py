@@ -36,8 +36,12 @@ def test_check_exit_status_and_json(tmp_path, capsys):
 
 
 def test_module_entry_point_help():
-    out = subprocess.run([sys.executable, "-m", "cartoonlab", "data", "smooth", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "cartoonlab", "data", "smooth", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "edge-smoothed twin" in out and "--mode" in out
 
 

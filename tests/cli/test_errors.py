@@ -11,14 +11,18 @@ import torch
 from cartoonlab.cli import EXIT_FAILED, EXIT_USER, TRACEBACK_ENV, main
 from cartoonlab.nets.generators import ResnetGenerator
 
-SPEC = {"class_path": "cartoonlab.nets.generators.ResnetGenerator",
-        "init_args": {"ngf": 4, "n_blocks": 1}}
+SPEC = {"class_path": "cartoonlab.nets.generators.ResnetGenerator", "init_args": {"ngf": 4, "n_blocks": 1}}
 
 
 def _ckpt(path, spec=SPEC, weights=None):
     weights = weights if weights is not None else ResnetGenerator(ngf=4, n_blocks=1).state_dict()
-    torch.save({"state_dict": {f"G.{k}": v for k, v in weights.items()},
-                "cartoonlab": {"generator": spec, "train_size": 16}}, path)
+    torch.save(
+        {
+            "state_dict": {f"G.{k}": v for k, v in weights.items()},
+            "cartoonlab": {"generator": spec, "train_size": 16},
+        },
+        path,
+    )
     return path
 
 
@@ -37,16 +41,29 @@ def _image(path):
 
 def test_a_missing_file_is_one_line_with_its_name_and_the_traceback_on_request(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(TRACEBACK_ENV, raising=False)
-    code, err = _run(capsys, "cartoonize", "--ckpt", str(tmp_path / "nope.ckpt"),
-                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    code, err = _run(
+        capsys,
+        "cartoonize",
+        "--ckpt",
+        str(tmp_path / "nope.ckpt"),
+        str(_image(tmp_path / "a.png")),
+        str(tmp_path / "out.png"),
+    )
     assert code == EXIT_USER
     assert err.count("\n") == 1 and err.startswith("cartoonlab: error: ") and "nope.ckpt" in err
     assert "Traceback" not in err
 
     monkeypatch.setenv(TRACEBACK_ENV, "1")
     with pytest.raises(FileNotFoundError):
-        main(["cartoonize", "--ckpt", str(tmp_path / "nope.ckpt"), str(tmp_path / "a.png"),
-              str(tmp_path / "out.png")])
+        main(
+            [
+                "cartoonize",
+                "--ckpt",
+                str(tmp_path / "nope.ckpt"),
+                str(tmp_path / "a.png"),
+                str(tmp_path / "out.png"),
+            ]
+        )
 
 
 def test_main_returns_every_exit_code_and_only_the_entry_points_exit(tmp_path, capsys):
@@ -65,32 +82,54 @@ def test_main_returns_every_exit_code_and_only_the_entry_points_exit(tmp_path, c
     (tmp_path / "bad.png").write_bytes(b"x")
     code, err = _run(capsys, "data", "check", str(tmp_path), "--strict")
     assert code == EXIT_FAILED, err
-    proc = subprocess.run([sys.executable, "-m", "cartoonlab", "cartoonize", "--ckpt", str(tmp_path / "no.ckpt"),
-                           "a.png", "b.png"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cartoonlab",
+            "cartoonize",
+            "--ckpt",
+            str(tmp_path / "no.ckpt"),
+            "a.png",
+            "b.png",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == EXIT_USER and proc.stderr.startswith("cartoonlab: error: "), proc.stderr
 
 
-@pytest.mark.parametrize("kind", ["empty", "truncated", "text", "sentence", "yaml", "pickled_list",
-                                  "foreign_dict", "evil"])
+@pytest.mark.parametrize(
+    "kind", ["empty", "truncated", "text", "sentence", "yaml", "pickled_list", "foreign_dict", "evil"]
+)
 def test_files_that_are_not_checkpoints_are_named_and_never_run(tmp_path, capsys, kind, monkeypatch):
     monkeypatch.delenv(TRACEBACK_ENV, raising=False)
     bad = tmp_path / f"{kind}.ckpt"
     good = _ckpt(tmp_path / "good.ckpt").read_bytes()
     marker = tmp_path / "pwned"
-    content = {"empty": b"", "truncated": good[: len(good) // 2], "text": b"hello\n",
-               "sentence": b"this is not a checkpoint\n", "yaml": b"a: 1\n",
-               "pickled_list": pickle.dumps([1, 2], protocol=4)}
+    content = {
+        "empty": b"",
+        "truncated": good[: len(good) // 2],
+        "text": b"hello\n",
+        "sentence": b"this is not a checkpoint\n",
+        "yaml": b"a: 1\n",
+        "pickled_list": pickle.dumps([1, 2], protocol=4),
+    }
     if kind == "foreign_dict":
         torch.save({"foo": 1}, bad)
     elif kind == "evil":
+
         class Evil:
             def __reduce__(self):
                 return (open, (str(marker), "w"))
+
         torch.save({"state_dict": {}, "x": Evil()}, bad)
     else:
         bad.write_bytes(content[kind])
-    code, err = _run(capsys, "cartoonize", "--ckpt", str(bad), str(_image(tmp_path / "a.png")),
-                     str(tmp_path / "out.png"))
+    code, err = _run(
+        capsys, "cartoonize", "--ckpt", str(bad), str(_image(tmp_path / "a.png")), str(tmp_path / "out.png")
+    )
     assert code == EXIT_USER and err.count("\n") == 1 and str(bad) in err, err
     assert ("is not a checkpoint" in err) or ("cannot load checkpoint" in err), err
     assert "weights_only=False" not in err
@@ -101,16 +140,23 @@ def test_files_that_are_not_checkpoints_are_named_and_never_run(tmp_path, capsys
 
 def test_a_generator_spec_that_does_not_match_its_weights_is_refused_before_allocating(tmp_path, capsys):
     huge = {**SPEC, "init_args": {"ngf": 1_000_000, "n_blocks": 9}}  # 10^13 parameters if built
-    code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "huge.ckpt", spec=huge)),
-                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    code, err = _run(
+        capsys,
+        "cartoonize",
+        "--ckpt",
+        str(_ckpt(tmp_path / "huge.ckpt", spec=huge)),
+        str(_image(tmp_path / "a.png")),
+        str(tmp_path / "out.png"),
+    )
     assert code == EXIT_USER and "does not match its weights" in err, err
 
 
 def test_a_generator_spec_this_cartoonlab_cannot_build_names_the_checkpoint(tmp_path, capsys):
     bogus = {**SPEC, "init_args": {**SPEC["init_args"], "bogus": 1}}
     ckpt = _ckpt(tmp_path / "bogus.ckpt", spec=bogus)
-    code, err = _run(capsys, "cartoonize", "--ckpt", str(ckpt), str(_image(tmp_path / "a.png")),
-                     str(tmp_path / "out.png"))
+    code, err = _run(
+        capsys, "cartoonize", "--ckpt", str(ckpt), str(_image(tmp_path / "a.png")), str(tmp_path / "out.png")
+    )
     assert code == EXIT_USER and err.count("\n") == 1, err
     assert str(ckpt) in err and "cannot be built" in err and "bogus" in err, err
 
@@ -120,8 +166,13 @@ def test_resuming_with_other_network_sizes_names_the_checkpoint_and_the_config(t
 
     run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])  # ngf 8
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    code, err = _run(capsys, *fit_args("cyclegan", tmp_path, name="other"), f"--ckpt_path={ckpt}",
-                     "--trainer.max_epochs=2", "--model.init_args.generator.init_args.ngf=16")
+    code, err = _run(
+        capsys,
+        *fit_args("cyclegan", tmp_path, name="other"),
+        f"--ckpt_path={ckpt}",
+        "--trainer.max_epochs=2",
+        "--model.init_args.generator.init_args.ngf=16",
+    )
     last = err.strip().splitlines()[-1]
     assert code == EXIT_USER and last.startswith("cartoonlab: error: checkpoint "), err
     assert str(ckpt) in last and "does not fit the configured CycleGAN" in last, last
@@ -129,8 +180,14 @@ def test_resuming_with_other_network_sizes_names_the_checkpoint_and_the_config(t
 
 
 def test_a_good_checkpoint_still_translates(tmp_path, capsys):
-    code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "good.ckpt")),
-                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    code, err = _run(
+        capsys,
+        "cartoonize",
+        "--ckpt",
+        str(_ckpt(tmp_path / "good.ckpt")),
+        str(_image(tmp_path / "a.png")),
+        str(tmp_path / "out.png"),
+    )
     assert code == 0 and (tmp_path / "out.png").is_file(), err
 
 
@@ -149,14 +206,17 @@ def test_bad_numbers_and_missing_folders_are_refused_where_they_enter(tmp_path, 
     assert code == EXIT_USER and "--n" in err and not (tmp_path / "ds").exists(), err
 
 
-@pytest.mark.parametrize("arg, message", [
-    ("--model.init_args.pool_size=-1", "pool_size must be at least 0"),
-    ("--data.epoch_length=-3", "data.epoch_length must be at least 1, got -3"),
-    ("--data.image_size=30", "data.image_size=30 is not a multiple of the generator's stride 4"),
-    ("--data.image_size=0", "data.image_size must be at least 8, got 0"),
-    ("--data.image_size=-32", "data.image_size must be at least 8, got -32"),
-    ("--run.name=../../escape", "run.name '../../escape' must be one folder name"),
-])
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("--model.init_args.pool_size=-1", "pool_size must be at least 0"),
+        ("--data.epoch_length=-3", "data.epoch_length must be at least 1, got -3"),
+        ("--data.image_size=30", "data.image_size=30 is not a multiple of the generator's stride 4"),
+        ("--data.image_size=0", "data.image_size must be at least 8, got 0"),
+        ("--data.image_size=-32", "data.image_size must be at least 8, got -32"),
+        ("--run.name=../../escape", "run.name '../../escape' must be one folder name"),
+    ],
+)
 def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, message):
     from tests.cli.test_fit import fit_args
 
@@ -183,12 +243,15 @@ def test_a_ckpt_path_that_is_not_a_lightning_checkpoint_is_named(tmp_path, capsy
     assert err.strip().splitlines()[-1].startswith("cartoonlab: error: ")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("data: 5\n", "`data` must be a mapping of its settings, got 5"),
-    ("", "is empty"),
-    ("trainer: [max_epochs: 2\n", "is not valid YAML"),
-    ("- 1\n- 2\n", "must be a mapping of sections"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("data: 5\n", "`data` must be a mapping of its settings, got 5"),
+        ("", "is empty"),
+        ("trainer: [max_epochs: 2\n", "is not valid YAML"),
+        ("- 1\n- 2\n", "must be a mapping of sections"),
+    ],
+)
 def test_a_broken_config_file_is_named_with_its_key(tmp_path, capsys, monkeypatch, text, message):
     from tests.cli.test_fit import fit_args
 
@@ -210,8 +273,14 @@ def test_a_generator_with_nan_weights_is_refused(tmp_path, capsys):
     weights = ResnetGenerator(ngf=4, n_blocks=1).state_dict()
     first = next(k for k, v in weights.items() if v.is_floating_point())
     weights[first] = torch.full_like(weights[first], float("nan"))
-    code, err = _run(capsys, "cartoonize", "--ckpt", str(_ckpt(tmp_path / "nan.ckpt", weights=weights)),
-                     str(_image(tmp_path / "a.png")), str(tmp_path / "out.png"))
+    code, err = _run(
+        capsys,
+        "cartoonize",
+        "--ckpt",
+        str(_ckpt(tmp_path / "nan.ckpt", weights=weights)),
+        str(_image(tmp_path / "a.png")),
+        str(tmp_path / "out.png"),
+    )
     assert code == EXIT_USER and "not finite" in err and first in err, err
     assert not (tmp_path / "out.png").exists()
 
@@ -225,6 +294,7 @@ def test_ctrl_c_during_fit_exits_130_and_records_the_interruption(tmp_path, caps
 
     def ctrl_c(self, batch, batch_idx):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(CycleGAN, "training_step", ctrl_c)
     code, err = _run(capsys, *fit_args("cyclegan", tmp_path))
     assert code == EXIT_INTERRUPTED and "cartoonlab: interrupted" in err, err
@@ -236,8 +306,15 @@ def test_a_checkpoint_of_another_system_is_named_in_one_line(tmp_path, capsys, m
 
     monkeypatch.delenv(TRACEBACK_ENV, raising=False)
     other = tmp_path / "cartoongan.ckpt"
-    torch.save({"pytorch-lightning_version": "2.5.0", "state_dict": {}, "epoch": 1,
-                "hyper_parameters": {"_class_path": "cartoonlab.systems.CartoonGAN"}}, other)
+    torch.save(
+        {
+            "pytorch-lightning_version": "2.5.0",
+            "state_dict": {},
+            "epoch": 1,
+            "hyper_parameters": {"_class_path": "cartoonlab.systems.CartoonGAN"},
+        },
+        other,
+    )
     code, err = _run(capsys, "test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={other}")
     assert code == EXIT_USER and err.count("\n") == 1, err
     assert "is a CartoonGAN checkpoint but the config builds CycleGAN" in err and str(other) in err
@@ -257,6 +334,7 @@ def test_sigterm_during_fit_exits_130_and_records_an_interruption_not_a_failure(
     def terminated(self, batch, batch_idx):  # `kill PID`: Lightning's handler stops at the next batch
         os.kill(os.getpid(), signal.SIGTERM)
         return step(self, batch, batch_idx)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(CycleGAN, "training_step", terminated)
         code, err = _run(capsys, *fit_args("cyclegan", tmp_path))

@@ -118,9 +118,17 @@ def test_wandb_offline_writes_locally(tmp_path):
 
 def test_ddp_on_two_cpu_processes(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "cartoonlab", *fit_args("cyclegan", tmp_path), "--trainer.accelerator=cpu",
-           "--trainer.devices=2", "--trainer.strategy=ddp_find_unused_parameters_true", "--trainer.max_epochs=1",
-           "--eval.every_n_epochs=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cartoonlab",
+        *fit_args("cyclegan", tmp_path),
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp_find_unused_parameters_true",
+        "--trainer.max_epochs=1",
+        "--eval.every_n_epochs=1",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -129,8 +137,14 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert metrics["metrics"]["val/fid"] > 0, "FID over fakes gathered from both ranks"
 
 
-@pytest.mark.parametrize("switch", ["--trainer.precision=bf16-mixed", "--model.init_args.channels_last=true",
-                                    "--model.init_args.grad_clip=1.0"])
+@pytest.mark.parametrize(
+    "switch",
+    [
+        "--trainer.precision=bf16-mixed",
+        "--model.init_args.channels_last=true",
+        "--model.init_args.grad_clip=1.0",
+    ],
+)
 def test_engineering_switches(switch, tmp_path):
     run_ok([*fit_args("cartoongan", tmp_path), switch, "--trainer.max_epochs=1"])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
@@ -151,8 +165,13 @@ def test_fid_kid_in_validation_and_test(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test/fid_cartoon", "test/kid_cartoon", "test/fid_photo", "test/kid_photo"):
         assert key in metrics["metrics"], key
-    assert metrics["fid_images"] == {"cartoon_reference": 8, "photo_reference": 8, "translated": 8, "content": 8,
-                                     "truth": 8}
+    assert metrics["fid_images"] == {
+        "cartoon_reference": 8,
+        "photo_reference": 8,
+        "translated": 8,
+        "content": 8,
+        "truth": 8,
+    }
     for key in ("test/ssim_photo", "test/psnr_photo", "test/perc_photo", "test/l1_truth", "test/ssim_truth"):
         assert key in metrics["metrics"], key
     assert metrics["best_val"]["epoch"] == 1 and metrics["best_val"]["fid"] == metrics["metrics"]["val/fid"]
@@ -185,9 +204,16 @@ def test_the_test_after_fit_scores_the_checkpoint_chosen_on_validation(tmp_path,
         else:
             tested.append({k: v.clone() for k, v in pl_module.G.state_dict().items()})
         return res
+
     monkeypatch.setattr(TranslationMetrics, "_end", scripted)
-    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=3", "--eval.every_n_epochs=1",
-            "--run.test_after_fit=true"])
+    run_ok(
+        [
+            *fit_args("cyclegan", tmp_path),
+            "--trainer.max_epochs=3",
+            "--eval.every_n_epochs=1",
+            "--run.test_after_fit=true",
+        ]
+    )
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["best_val"]["epoch"] == 1 and metrics["test_epoch"] == 1, metrics
@@ -199,7 +225,9 @@ def test_the_test_after_fit_scores_the_checkpoint_chosen_on_validation(tmp_path,
     assert "test/fid_cartoon" in metrics["metrics"] and metrics["status"] == "finished"
 
     run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--eval.every_n_epochs=0"])
-    assert not (run / "checkpoints" / "best.ckpt").exists(), "a fresh run in a reused folder drops the old best"
+    assert not (run / "checkpoints" / "best.ckpt").exists(), (
+        "a fresh run in a reused folder drops the old best"
+    )
 
 
 def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path, monkeypatch):
@@ -213,6 +241,7 @@ def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path, monkeypatc
         if stage == "test":
             tested.append({k: v.clone() for k, v in pl_module.G.state_dict().items()})
         return end(self, trainer, pl_module, stage)
+
     monkeypatch.setattr(TranslationMetrics, "_end", record)
     run_ok([*fit_args("cyclegan", tmp_path), "--ema_decay=0.5", "--run.test_after_fit=true"])
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -221,8 +250,9 @@ def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path, monkeypatc
     assert g and not all(torch.equal(ema[k], current[k]) for k in g), "the checkpoint holds the average"
     (weights,) = tested
     assert all(torch.equal(v, ema[f"G.{k}"]) for k, v in weights.items()), "the test scored the averaged G"
-    assert torch.equal(load_generator(tmp_path / "run" / "checkpoints" / "last.ckpt").state_dict()[g[0][2:]],
-                       ema[g[0]]), "cartoonize loads the averaged G"
+    assert torch.equal(
+        load_generator(tmp_path / "run" / "checkpoints" / "last.ckpt").state_dict()[g[0][2:]], ema[g[0]]
+    ), "cartoonize loads the averaged G"
 
     run_ok([*fit_args("cyclegan", tmp_path), "--ema_decay=0.5", "--trainer.max_epochs=3", "--ckpt_path=last"])
     resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -234,8 +264,11 @@ def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path, monkeypatc
 
 def test_epochs_follow_the_schedule_unless_given(tmp_path):
     """No `trainer.max_epochs`: the run lasts init_epochs + n_epochs + n_epochs_decay."""
-    schedule = ["--model.init_args.init_epochs=1", "--model.init_args.n_epochs=1",
-                "--model.init_args.n_epochs_decay=1"]
+    schedule = [
+        "--model.init_args.init_epochs=1",
+        "--model.init_args.n_epochs=1",
+        "--model.init_args.n_epochs_decay=1",
+    ]
     run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=null", *schedule])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 3
     run_ok([*fit_args("cyclegan", tmp_path, name="cut"), "--trainer.max_epochs=1", *schedule])

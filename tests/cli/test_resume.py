@@ -31,9 +31,13 @@ def test_sigkill_mid_training_resumes_from_last_finished_epoch(tmp_path):
     run = tmp_path / "run"
     ckpt = run / "checkpoints" / "last.ckpt"
     log = (tmp_path / "fit.log").open("w")
-    proc = subprocess.Popen(cli(*fit_args("cyclegan", tmp_path), f"--trainer.max_epochs={max_epochs}"),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.Popen(
+        cli(*fit_args("cyclegan", tmp_path), f"--trainer.max_epochs={max_epochs}"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     deadline = time.time() + 180
     while proc.poll() is None and time.time() < deadline and ckpt_epoch(ckpt) < 1:
         time.sleep(0.05)
@@ -49,11 +53,14 @@ def test_sigkill_mid_training_resumes_from_last_finished_epoch(tmp_path):
         png.unlink()
     run_ok([*fit_args("cyclegan", tmp_path), f"--trainer.max_epochs={killed_after + 3}", "--ckpt_path=last"])
     resumed = [killed_after + 1, killed_after + 2]
-    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:04d}.png" for e in resumed], \
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"epoch_{e:04d}.png" for e in resumed], (
         "the resumed run trains the epochs after the last finished one, and only those"
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["epochs"] == killed_after + 3
-    assert metrics["train_images"] == len(resumed) * 3 * 4, "2 epochs x 3 batches x 4 images, not from epoch 0"
+    assert metrics["train_images"] == len(resumed) * 3 * 4, (
+        "2 epochs x 3 batches x 4 images, not from epoch 0"
+    )
     assert ckpt_epoch(ckpt) == killed_after + 2
     assert not list(run.rglob("*.tmp")), "a save cut by the kill leaves no temporary file behind"
 
@@ -77,8 +84,13 @@ def test_malicious_checkpoint_is_refused_with_a_clear_error(ckpt_path, tmp_path)
     # torch < 2.6 unpickled everything when `weights_only` was not passed; this makes torch >= 2.6 do so too
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     arg = "last" if ckpt_path == "last" else str(evil)
-    proc = subprocess.run(cli(*fit_args("cyclegan", tmp_path), f"--ckpt_path={arg}"),
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        cli(*fit_args("cyclegan", tmp_path), f"--ckpt_path={arg}"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert not marker.exists(), "the checkpoint's code ran"
     assert proc.returncode != 0
     assert f"cartoonlab: error: cannot load checkpoint {evil} safely" in proc.stderr, proc.stderr[-3000:]

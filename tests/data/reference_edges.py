@@ -16,7 +16,7 @@ def reference_edge_promoting(rgb: np.ndarray) -> np.ndarray:
     ys, xs = np.where(dilation != 0)
     for y, x in zip(ys, xs):
         for c in range(3):
-            out[y, x, c] = np.sum(np.multiply(pad[y:y + 5, x:x + 5, c], gauss))
+            out[y, x, c] = np.sum(np.multiply(pad[y : y + 5, x : x + 5, c], gauss))
     return out
 
 

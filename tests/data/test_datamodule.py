@@ -119,8 +119,10 @@ def test_dead_writers_tmp_datasets_are_removed(monkeypatch, tmp_path):
     monkeypatch.setenv("CARTOONLAB_CACHE", str(tmp_path))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    stale, live = (tmp_path / "synthetic" / f"{name}.tmp-{pid}"
-                   for name, pid in (("n-4-s32-seed0", gone.pid), ("other", os.getpid())))
+    stale, live = (
+        tmp_path / "synthetic" / f"{name}.tmp-{pid}"
+        for name, pid in (("n-4-s32-seed0", gone.pid), ("other", os.getpid()))
+    )
     for d in (stale, live):
         (d / "trainA").mkdir(parents=True)
 
@@ -138,8 +140,13 @@ def test_dead_writers_tmp_datasets_are_removed(monkeypatch, tmp_path):
 def test_holdout_by_name_hash_never_trained_on(tmp_path):
     write_good(tmp_path / "photos", 30, domain="photo")
     write_good(tmp_path / "cartoons", 30)
-    dm = UnpairedImageDataModule(photo_dir=str(tmp_path / "photos"), cartoon_dir=str(tmp_path / "cartoons"),
-                                 image_size=32, num_workers=0, smooth="none")
+    dm = UnpairedImageDataModule(
+        photo_dir=str(tmp_path / "photos"),
+        cartoon_dir=str(tmp_path / "cartoons"),
+        image_size=32,
+        num_workers=0,
+        smooth="none",
+    )
     dm.setup("fit")
     train, val, test = (set(dm.files[k]) for k in ("photo", "photo_val", "photo_test"))
     assert test and val and not (train & test) and not (train & val) and not (val & test)
@@ -147,7 +154,9 @@ def test_holdout_by_name_hash_never_trained_on(tmp_path):
     again = holdout_split(list_images(tmp_path / "photos"), tmp_path / "photos", 10.0)
     assert set(again[1]) == test, "the split is a function of the names"
     batch = next(iter(dm.val_dataloader()))
-    assert set(batch) == {"photo", "cartoon", "photo_valid", "cartoon_valid", "photo_path", "index"}, "unpaired: no truth"
+    assert set(batch) == {"photo", "cartoon", "photo_valid", "cartoon_valid", "photo_path", "index"}, (
+        "unpaired: no truth"
+    )
     assert set(batch) == EvalBatch.__required_keys__, "the declared contract (truth: paired data only)"
     assert {p for p in batch["photo_path"]} <= {str(p) for p in val}, "validation never sees the test split"
     batch = next(iter(dm.test_dataloader()))
@@ -184,12 +193,16 @@ def test_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="data.root not found: .*missing"):
         make_dm(tmp_path / "missing")
     write_good(tmp_path / "flat" / "photos", 3)  # not the CycleGAN layout: the message shows it
-    with pytest.raises(FileNotFoundError, match=r"photo folder not found: .*trainA: .*CycleGAN layout "
-                                                r"\(trainA/ photos, trainB/ cartoons.*data.photo_dir"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"photo folder not found: .*trainA: .*CycleGAN layout "
+        r"\(trainA/ photos, trainB/ cartoons.*data.photo_dir",
+    ):
         make_dm(tmp_path / "flat")
     with pytest.raises(FileNotFoundError, match="data.cartoon_dir not found: .*nowhere"):
-        UnpairedImageDataModule(photo_dir=str(tmp_path / "flat" / "photos"),
-                                cartoon_dir=str(tmp_path / "nowhere")).prepare_data()
+        UnpairedImageDataModule(
+            photo_dir=str(tmp_path / "flat" / "photos"), cartoon_dir=str(tmp_path / "nowhere")
+        ).prepare_data()
     write_good(tmp_path / "trainA", 3)
     (tmp_path / "trainB").mkdir()
     (tmp_path / "trainB" / "x.png").write_bytes(b"junk")

@@ -24,8 +24,7 @@ def ready(**kw) -> UnpairedImageDataModule:
 @pytest.fixture
 def folders(tmp_path):
     """Six flat folders (not the CycleGAN layout), of 12 / 10 train and 3-5 held-out images."""
-    sizes = {"photo": 12, "cartoon": 10, "photo_val": 3, "cartoon_val": 4, "photo_test": 5,
-             "cartoon_test": 4}
+    sizes = {"photo": 12, "cartoon": 10, "photo_val": 3, "cartoon_val": 4, "photo_test": 5, "cartoon_test": 4}
     out = {}
     for key, n in sizes.items():
         write_good(tmp_path / key, n, domain=key.split("_")[0])
@@ -45,8 +44,11 @@ def test_explicit_val_and_test_folders_are_used_as_is_and_nothing_is_held_out(fo
 
 
 def test_one_explicit_folder_the_others_held_out_by_name(folders):
-    dm = ready(photo_dir=str(folders["photo"]), cartoon_dir=str(folders["cartoon"]),
-               photo_test_dir=str(folders["photo_test"]))
+    dm = ready(
+        photo_dir=str(folders["photo"]),
+        cartoon_dir=str(folders["cartoon"]),
+        photo_test_dir=str(folders["photo_test"]),
+    )
     assert len(dm.files["photo_test"]) == 5
     assert {p.parent for p in dm.files["photo_test"]} == {folders["photo_test"]}
     # the photos' val split and both of the cartoons' held-out splits come out of train
@@ -61,8 +63,9 @@ def test_explicit_val_folder_overrides_the_layouts_valA(tmp_path, folders):
     root = tmp_path / "layout"
     for sub, n in (("trainA", 8), ("trainB", 8), ("valA", 2), ("valB", 2)):
         write_good(root / sub, n, domain="photo" if sub.endswith("A") else "cartoon")
-    dm = ready(root=str(root), photo_val_dir=str(folders["photo_val"]),
-               cartoon_val_dir=str(folders["cartoon_val"]))
+    dm = ready(
+        root=str(root), photo_val_dir=str(folders["photo_val"]), cartoon_val_dir=str(folders["cartoon_val"])
+    )
     assert {p.parent for p in dm.files["photo_val"]} == {folders["photo_val"]}
     assert {p.parent for p in dm.files["cartoon_val"]} == {folders["cartoon_val"]}
     assert len(dm.files["photo"]) + len(dm.files["photo_test"]) == 8, "no test folder: held out"
@@ -70,9 +73,11 @@ def test_explicit_val_folder_overrides_the_layouts_valA(tmp_path, folders):
 
 def test_a_missing_explicit_held_out_folder_is_an_error_not_a_hold_out(tmp_path, folders):
     for key in ("photo_val", "cartoon_val", "photo_test", "cartoon_test"):
-        dm = UnpairedImageDataModule(photo_dir=str(folders["photo"]),
-                                     cartoon_dir=str(folders["cartoon"]),
-                                     **{f"{key}_dir": str(tmp_path / "nowhere")})
+        dm = UnpairedImageDataModule(
+            photo_dir=str(folders["photo"]),
+            cartoon_dir=str(folders["cartoon"]),
+            **{f"{key}_dir": str(tmp_path / "nowhere")},
+        )
         with pytest.raises(FileNotFoundError, match=f"data.{key}_dir not found: .*nowhere"):
             dm.prepare_data()
 
@@ -81,8 +86,11 @@ def test_eval_batch_size_sets_val_test_and_predict_batches_not_train(folders):
     dirs = {f"{k}_dir": str(v) for k, v in folders.items()}
     dm = ready(eval_batch_size=3, **dirs)
     assert dm.train_dataloader().batch_size == 2
-    assert [dl.batch_size for dl in (dm.val_dataloader(), dm.test_dataloader(),
-                                     dm.predict_dataloader())] == [3, 3, 3]
+    assert [dl.batch_size for dl in (dm.val_dataloader(), dm.test_dataloader(), dm.predict_dataloader())] == [
+        3,
+        3,
+        3,
+    ]
     assert len(next(iter(dm.val_dataloader()))["photo"]) == 3
     dm = ready(**dirs)
     assert dm.val_dataloader().batch_size == dm.test_dataloader().batch_size == 2, "default"

@@ -79,7 +79,10 @@ def test_deep_images_are_converted_by_mode_not_by_values(tmp_path):
     assert (gray("float_big.tif") == np.clip(np.rint(ramp * 300), 0, 255)).all()
     assert (gray("low16.png") == np.rint(low16 / 257)).all() and gray("low16.png").max() == 1
     problems = check_folder(tmp_path, min_size=8).problems
-    assert problems["float"] == ["float.tif (F, max <= 1: x255)", "float_big.tif (F, max > 1: clipped to 0..255)"]
+    assert problems["float"] == [
+        "float.tif (F, max <= 1: x255)",
+        "float_big.tif (F, max > 1: clipped to 0..255)",
+    ]
     assert problems["16_bit"] == ["low16.png (I;16)"]
 
 
@@ -163,10 +166,15 @@ def test_large_jpegs_decode_reduced_and_huge_images_are_refused(tmp_path, monkey
     monkeypatch.setattr(folders, "MAX_PIXELS", 50_000)
     png = tmp_path / "huge.png"
     Image.fromarray(rng.integers(0, 255, (300, 400, 3), np.uint8)).save(png)
-    with pytest.raises(ValueError, match=r"huge.png is 400x300 \(0 Mpx\), over the 0 Mpx cartoonlab decodes: "
-                                         r"downscale it to about 258x193"):
+    with pytest.raises(
+        ValueError,
+        match=r"huge.png is 400x300 \(0 Mpx\), over the 0 Mpx cartoonlab decodes: "
+        r"downscale it to about 258x193",
+    ):
         load_rgb(png)
-    assert load_rgb(big, min_side=64).shape == (75, 100, 3), "a JPEG that decodes reduced under the cap is read"
+    assert load_rgb(big, min_side=64).shape == (75, 100, 3), (
+        "a JPEG that decodes reduced under the cap is read"
+    )
     good, bad = usable_images([png, big], min_side=64)
     assert good == [big] and "over the" in bad[png]
     report = check_folder(tmp_path, min_size=64)  # `data check` agrees with what loading does

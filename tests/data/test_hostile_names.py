@@ -34,6 +34,19 @@ def test_fit_batches_smoothing_and_check_with_latin1_names(latin1_root, tmp_path
     assert not stats.failed and any(LATIN1 in p.name for p in (tmp_path / "smoothed").iterdir())
 
     env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}  # as under an en_US.UTF-8 locale
-    proc = subprocess.run([sys.executable, "-m", "cartoonlab", "data", "check", str(latin1_root / "trainA"),
-                           "--min-size", "64"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cartoonlab",
+            "data",
+            "check",
+            str(latin1_root / "trainA"),
+            "--min-size",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0 and "-caf\\udce9-" in proc.stdout, proc.stderr  # listed as too small

@@ -91,8 +91,10 @@ def test_an_interrupted_dataset_is_refused_until_written_anew(tmp_path, monkeypa
 
     root = interrupted_dataset(tmp_path / "D", monkeypatch)
     assert len(list((root / "trainA").iterdir())) == 5 and not any((root / "testB").iterdir())
-    refused = re.escape(f"{root} is an unfinished dataset (`cartoonlab data synth` was interrupted): "
-                        "re-run `cartoonlab data synth` into a new or empty folder")
+    refused = re.escape(
+        f"{root} is an unfinished dataset (`cartoonlab data synth` was interrupted): "
+        "re-run `cartoonlab data synth` into a new or empty folder"
+    )
     for folder in (root, root / "trainA"):
         with pytest.raises(ValueError, match=refused):
             check_folder(folder, min_size=8)

@@ -51,7 +51,9 @@ def test_kid_std_is_a_real_spread(monkeypatch):
     m = FIDKID(kid_subsets=50)
     m.set_reference(real)
     m.update(fake)
-    monkeypatch.setattr(m.fid, "compute", lambda: torch.tensor(0.0))  # FID's 2048-d eigh: ~10 s, not tested here
+    monkeypatch.setattr(
+        m.fid, "compute", lambda: torch.tensor(0.0)
+    )  # FID's 2048-d eigh: ~10 s, not tested here
     torch.manual_seed(0)
     res = m.compute()
     assert res["kid_subset_size"] == 20 < 40
@@ -97,8 +99,11 @@ def test_frechet_distance_matches_scipy_formula():
     expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
     got = frechet_distance(*(torch.from_numpy(x) for x in (mu1, s1, mu2, s2)))
     assert float(got) == pytest.approx(expected, rel=1e-9)
-    assert float(frechet_distance(torch.from_numpy(mu1), torch.from_numpy(s1),
-                                  torch.from_numpy(mu1), torch.from_numpy(s1))) == pytest.approx(0, abs=1e-6)
+    assert float(
+        frechet_distance(
+            torch.from_numpy(mu1), torch.from_numpy(s1), torch.from_numpy(mu1), torch.from_numpy(s1)
+        )
+    ) == pytest.approx(0, abs=1e-6)
 
 
 def test_reset_keeps_the_reference():

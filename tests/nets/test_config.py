@@ -57,8 +57,10 @@ def test_signature_is_keyword_only(cls, kw):
 def test_config_records_every_argument_with_defaults(cls, kw):
     net = build(cls, **kw)
     defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()}
-    assert net.config == {"class_path": f"{cls.__module__}.{cls.__qualname__}",
-                          "init_args": {**defaults, **kw}}
+    assert net.config == {
+        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "init_args": {**defaults, **kw},
+    }
     assert list(net.config["init_args"]) == list(defaults)  # in signature order
     assert net.config["class_path"].startswith("cartoonlab.nets.")  # inference.TRUSTED_PREFIX
 
@@ -66,10 +68,21 @@ def test_config_records_every_argument_with_defaults(cls, kw):
 def test_config_of_the_defaults():
     assert CartoonGANGenerator().config == {
         "class_path": "cartoonlab.nets.generators.CartoonGANGenerator",
-        "init_args": {"ngf": 64, "n_blocks": 8, "norm": "batch", "activation": "relu", "slope": 0.01,
-                      "upsample": "transposed"}}
-    assert PatchGANDiscriminator().config["init_args"] == {"ndf": 64, "n_layers": 3, "norm": "instance",
-                                                           "spectral_norm": False}
+        "init_args": {
+            "ngf": 64,
+            "n_blocks": 8,
+            "norm": "batch",
+            "activation": "relu",
+            "slope": 0.01,
+            "upsample": "transposed",
+        },
+    }
+    assert PatchGANDiscriminator().config["init_args"] == {
+        "ndf": 64,
+        "n_layers": 3,
+        "norm": "instance",
+        "spectral_norm": False,
+    }
 
 
 @pytest.mark.parametrize(("cls", "kw"), NETS, ids=IDS)
@@ -89,13 +102,24 @@ def test_configs_are_per_instance():
     assert a.config is not b.config
 
 
-@pytest.mark.parametrize(("input_norm", "expect"), [
-    ("imagenet", lambda x: ((x + 1) / 2 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-     / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)),
-    ("none", lambda x: (x + 1) / 2),
-    ("caffe", lambda x: (x.flip(1) + 1) * 127.5 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)),
-    ("raw", lambda x: x),
-])
+@pytest.mark.parametrize(
+    ("input_norm", "expect"),
+    [
+        (
+            "imagenet",
+            lambda x: (
+                ((x + 1) / 2 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+                / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            ),
+        ),
+        ("none", lambda x: (x + 1) / 2),
+        (
+            "caffe",
+            lambda x: (x.flip(1) + 1) * 127.5 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1),
+        ),
+        ("raw", lambda x: x),
+    ],
+)
 def test_content_extractor_resize_and_normalize(input_norm, expect):
     ext = build(ContentExtractor, arch="resnet50", layer="layer1", weights=None, input_norm=input_norm)
     x = torch.rand(2, 3, 8, 12) * 2 - 1

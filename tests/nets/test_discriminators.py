@@ -67,10 +67,15 @@ def test_n_downsample_out_of_range_is_refused():
 
 
 @pytest.mark.parametrize("cls", [CartoonGANDiscriminator, PatchGANDiscriminator])
-@pytest.mark.parametrize(("norm", "kind", "affine"), [("batch", nn.BatchNorm2d, True),
-                                                       ("instance", nn.InstanceNorm2d, False),
-                                                       ("instance_affine", nn.InstanceNorm2d, True),
-                                                       ("none", None, None)])
+@pytest.mark.parametrize(
+    ("norm", "kind", "affine"),
+    [
+        ("batch", nn.BatchNorm2d, True),
+        ("instance", nn.InstanceNorm2d, False),
+        ("instance_affine", nn.InstanceNorm2d, True),
+        ("none", None, None),
+    ],
+)
 def test_norm_option_builds_that_norm(cls, norm, kind, affine):
     net = cls(ndf=4, norm=norm)
     norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
@@ -88,9 +93,14 @@ def test_default_norms():
     assert any(isinstance(m, nn.InstanceNorm2d) for m in PatchGANDiscriminator(ndf=4).modules())
 
 
-@pytest.mark.parametrize(("make", "slope"), [(lambda: CartoonGANDiscriminator(ndf=4), 0.2),
-                                             (lambda: CartoonGANDiscriminator(ndf=4, slope=0.05), 0.05),
-                                             (lambda: PatchGANDiscriminator(ndf=4), 0.2)])
+@pytest.mark.parametrize(
+    ("make", "slope"),
+    [
+        (lambda: CartoonGANDiscriminator(ndf=4), 0.2),
+        (lambda: CartoonGANDiscriminator(ndf=4, slope=0.05), 0.05),
+        (lambda: PatchGANDiscriminator(ndf=4), 0.2),
+    ],
+)
 def test_leaky_relu_everywhere_and_no_sigmoid(make, slope):
     net = make()
     acts = [m for m in net.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh))]
@@ -110,8 +120,9 @@ def test_spectral_norm_option_parametrizes_every_conv(cls):
     assert all(torch.linalg.matrix_norm(c.weight.flatten(1), ord=2) < 0.9 for c in convs(plain))
 
 
-@pytest.mark.parametrize("make", [lambda: CartoonGANDiscriminator(ndf=16),
-                                  lambda: PatchGANDiscriminator(ndf=16)])
+@pytest.mark.parametrize(
+    "make", [lambda: CartoonGANDiscriminator(ndf=16), lambda: PatchGANDiscriminator(ndf=16)]
+)
 def test_init_is_normal_002_with_unit_norm_scales_and_zero_biases(make):
     torch.manual_seed(0)
     net = make()

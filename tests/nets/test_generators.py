@@ -50,9 +50,14 @@ def test_unet_output_has_the_input_size(num_downs, hw):
     assert y.shape == (2, 3, *hw)
 
 
-@pytest.mark.parametrize("make", [lambda: CartoonGANGenerator(ngf=4, n_blocks=1),
-                                  lambda: ResnetGenerator(ngf=4, n_blocks=1),
-                                  lambda: UnetGenerator(ngf=4, num_downs=3)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CartoonGANGenerator(ngf=4, n_blocks=1),
+        lambda: ResnetGenerator(ngf=4, n_blocks=1),
+        lambda: UnetGenerator(ngf=4, num_downs=3),
+    ],
+)
 def test_output_is_tanh_bounded_even_when_saturated(make):
     net = make()
     last_conv = convs(net)[-1]
@@ -65,10 +70,15 @@ def test_output_is_tanh_bounded_even_when_saturated(make):
 
 
 @pytest.mark.parametrize("cls", RESNET_STYLE)
-@pytest.mark.parametrize(("norm", "kind", "affine"), [("batch", nn.BatchNorm2d, True),
-                                                       ("instance", nn.InstanceNorm2d, False),
-                                                       ("instance_affine", nn.InstanceNorm2d, True),
-                                                       ("none", None, None)])
+@pytest.mark.parametrize(
+    ("norm", "kind", "affine"),
+    [
+        ("batch", nn.BatchNorm2d, True),
+        ("instance", nn.InstanceNorm2d, False),
+        ("instance_affine", nn.InstanceNorm2d, True),
+        ("none", None, None),
+    ],
+)
 def test_norm_option_builds_that_norm(cls, norm, kind, affine):
     net = cls(ngf=4, n_blocks=2, norm=norm)
     norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
@@ -137,7 +147,8 @@ def _stage_conv_indices(net: nn.Sequential) -> set[int]:
     for i in range(1, len(net)):
         prev, m = net[i - 1], net[i]
         resampling = isinstance(prev, (nn.ConvTranspose2d, nn.Sequential)) or (
-            isinstance(prev, nn.Conv2d) and prev.stride == (2, 2))
+            isinstance(prev, nn.Conv2d) and prev.stride == (2, 2)
+        )
         if resampling and type(m) is nn.Conv2d and m.stride == (1, 1) and m.kernel_size == (3, 3):
             out.add(i)
     return out
@@ -157,8 +168,14 @@ def test_cartoongan_is_the_resnet_body_plus_one_conv_per_stage(upsample):
 
 
 def test_body_function_is_what_the_generators_build():
-    kw = {"ngf": 4, "n_blocks": 1, "norm": "batch", "activation": "leaky_relu", "slope": 0.1,
-          "upsample": "transposed"}
+    kw = {
+        "ngf": 4,
+        "n_blocks": 1,
+        "norm": "batch",
+        "activation": "leaky_relu",
+        "slope": 0.1,
+        "upsample": "transposed",
+    }
     assert repr(resnet_generator_body(**kw, stage_conv=True)) == repr(CartoonGANGenerator(**kw).net)
     assert repr(resnet_generator_body(**kw, stage_conv=False)) == repr(ResnetGenerator(**kw).net)
 
@@ -166,15 +183,28 @@ def test_body_function_is_what_the_generators_build():
 def test_cartoongan_key_layout_is_the_released_one():
     # cartoonlab.released maps the author's keys onto these, one for one, in order
     keys = list(CartoonGANGenerator(ngf=4, n_blocks=8, norm="instance_affine").state_dict())
-    assert keys[:8] == ["net.1.weight", "net.1.bias", "net.2.weight", "net.2.bias",  # conv01_1, in01_1
-                        "net.4.weight", "net.4.bias", "net.5.weight", "net.5.bias"]  # conv02_1, conv02_2
+    assert keys[:8] == [
+        "net.1.weight",
+        "net.1.bias",
+        "net.2.weight",
+        "net.2.bias",  # conv01_1, in01_1
+        "net.4.weight",
+        "net.4.bias",
+        "net.5.weight",
+        "net.5.bias",
+    ]  # conv02_1, conv02_2
     assert keys[-2:] == ["net.29.weight", "net.29.bias"]  # deconv03_1
     assert len(keys) == len(released_keys(n_blocks=8))
 
 
-@pytest.mark.parametrize("make", [lambda: CartoonGANGenerator(ngf=16, n_blocks=2, norm="batch"),
-                                  lambda: ResnetGenerator(ngf=16, n_blocks=2, norm="instance_affine"),
-                                  lambda: UnetGenerator(ngf=16, num_downs=5, norm="batch")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CartoonGANGenerator(ngf=16, n_blocks=2, norm="batch"),
+        lambda: ResnetGenerator(ngf=16, n_blocks=2, norm="instance_affine"),
+        lambda: UnetGenerator(ngf=16, num_downs=5, norm="batch"),
+    ],
+)
 def test_init_is_normal_002_with_unit_norm_scales_and_zero_biases(make):
     torch.manual_seed(0)
     net = make()

@@ -22,11 +22,28 @@ def make_results(root: Path) -> Path:
             with open(run / "metrics.csv", "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=["epoch", "step", "train/g_total", "train/d_adv"])
                 w.writeheader()
-                w.writerows({"epoch": 0, "step": s, "train/g_total": 5 - s / 10, "train/d_adv": 0.5} for s in range(5))
-            rows.append({"table": "T1", "cell": cell, "seed": seed, "status": "finished", "fid": base + seed,
-                         "kid": 0.1, "fid_photo": 50.0, "kid_photo": 0.05, "train_seconds": 10.0,
-                         "images_per_second": 3.0, "seconds_per_epoch": 5.0, "epochs": 2, "fid_backbone": "x",
-                         "error": None, "run_dir": str(run)})
+                w.writerows(
+                    {"epoch": 0, "step": s, "train/g_total": 5 - s / 10, "train/d_adv": 0.5} for s in range(5)
+                )
+            rows.append(
+                {
+                    "table": "T1",
+                    "cell": cell,
+                    "seed": seed,
+                    "status": "finished",
+                    "fid": base + seed,
+                    "kid": 0.1,
+                    "fid_photo": 50.0,
+                    "kid_photo": 0.05,
+                    "train_seconds": 10.0,
+                    "images_per_second": 3.0,
+                    "seconds_per_epoch": 5.0,
+                    "epochs": 2,
+                    "fid_backbone": "x",
+                    "error": None,
+                    "run_dir": str(run),
+                }
+            )
     results = root / "results"
     results.mkdir()
     write_csv(rows, results / "ablation.csv")
@@ -39,8 +56,12 @@ def test_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.setenv("CARTOONLAB_RESULTS", str(make_results(tmp_path)))
     monkeypatch.setenv("WANDB_MODE", "offline")
     nb = nbformat.read(NB, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit it with outputs stripped"
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NB.parent)}}).execute()
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        "commit it with outputs stripped"
+    )
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NB.parent)}}
+    ).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "4 runs, 2 cells" in text
     assert "Welch p" in text and "W&B offline" in text

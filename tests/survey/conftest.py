@@ -30,10 +30,17 @@ def results(tmp_path):
         (run / "checkpoints").mkdir(parents=True)
         torch.manual_seed(k)
         net = ResnetGenerator(ngf=4, n_blocks=1)
-        torch.save({"state_dict": {f"G.{n}": v for n, v in net.state_dict().items()},
-                    "cartoonlab": {"generator": net.config, "train_size": 16}}, run / "checkpoints" / "best.ckpt")
+        torch.save(
+            {
+                "state_dict": {f"G.{n}": v for n, v in net.state_dict().items()},
+                "cartoonlab": {"generator": net.config, "train_size": 16},
+            },
+            run / "checkpoints" / "best.ckpt",
+        )
         (run / "config.yaml").write_text(f"data: {{root: {data}, image_size: 16}}\n")
-        (run / "metrics.json").write_text(json.dumps({"status": "finished", "metrics": {"test/fid_cartoon": 1.0}}))
+        (run / "metrics.json").write_text(
+            json.dumps({"status": "finished", "metrics": {"test/fid_cartoon": 1.0}})
+        )
     return out
 
 

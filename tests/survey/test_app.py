@@ -72,11 +72,18 @@ def test_bad_and_repeated_submissions_get_4xx_and_change_nothing(survey):
     assert client.post("/answer", data={"question": "0" * 16, "choice": "0" * 16}).status_code == 403
     _start(client)
     qid, options = _page(client)
-    other_q = next(q["id"] for q in json.loads((survey / "survey.json").read_text())["questions"] if q["id"] != qid)
-    cases = [({}, 400), ({"question": qid}, 400), ({"question": qid, "choice": "x' OR 1=1"}, 400),
-             ({"question": "f" * 16, "choice": options[0]}, 404), ({"question": other_q, "choice": options[0]}, 400),
-             ({"question": qid, "choice": options[0], "shown_at": "yesterday"}, 400),
-             ({"question": qid, "choice": "a" * 20000}, 413)]
+    other_q = next(
+        q["id"] for q in json.loads((survey / "survey.json").read_text())["questions"] if q["id"] != qid
+    )
+    cases = [
+        ({}, 400),
+        ({"question": qid}, 400),
+        ({"question": qid, "choice": "x' OR 1=1"}, 400),
+        ({"question": "f" * 16, "choice": options[0]}, 404),
+        ({"question": other_q, "choice": options[0]}, 400),
+        ({"question": qid, "choice": options[0], "shown_at": "yesterday"}, 400),
+        ({"question": qid, "choice": "a" * 20000}, 413),
+    ]
     for form, code in cases:
         assert client.post("/answer", data=form).status_code == code, form
     assert client.get("/answer").status_code == 405
@@ -86,7 +93,9 @@ def test_bad_and_repeated_submissions_get_4xx_and_change_nothing(survey):
     assert r.status_code == 409 and "first answer is kept" in r.get_data(as_text=True)
     assert [c for _, _, c in _rows(survey)] == [options[0]]
     assert client.get("/q/" + "e" * 16).status_code == 404
-    assert client.get("/img/../key.json").status_code == 404 and client.get("/img/key.json").status_code == 404
+    assert (
+        client.get("/img/../key.json").status_code == 404 and client.get("/img/key.json").status_code == 404
+    )
 
 
 def test_answers_survive_the_server_being_killed(survey):
@@ -105,8 +114,11 @@ def test_answers_survive_the_server_being_killed(survey):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "cartoonlab", "survey", "serve", str(survey), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cartoonlab", "survey", "serve", str(survey), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120  # importing torch on a loaded machine takes a while
@@ -123,8 +135,14 @@ def test_answers_survive_the_server_being_killed(survey):
         for _ in range(2):
             qid = re.search(r'name="question" value="([0-9a-f]{16})"', html).group(1)
             choice = re.search(r'name="choice" value="([0-9a-f]{16})"', html).group(1)
-            html = opener.open(base + "/answer", data=urllib.parse.urlencode(
-                {"question": qid, "choice": choice}).encode()).read().decode()
+            html = (
+                opener.open(
+                    base + "/answer",
+                    data=urllib.parse.urlencode({"question": qid, "choice": choice}).encode(),
+                )
+                .read()
+                .decode()
+            )
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)

@@ -16,8 +16,10 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no Chromium and chromedriver installed "
-                                "(Debian: apt-get install chromium chromium-driver)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="no Chromium and chromedriver installed (Debian: apt-get install chromium chromium-driver)",
+)
 
 
 @pytest.fixture
@@ -43,7 +45,12 @@ def test_a_browser_answers_by_click_and_by_key_and_the_answers_are_stored(server
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=412,915"):  # a phone's width
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=412,915",
+    ):  # a phone's width
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     wait = WebDriverWait(driver, 20)
@@ -52,8 +59,9 @@ def test_a_browser_answers_by_click_and_by_key_and_the_answers_are_stored(server
         driver.find_element(By.CSS_SELECTOR, "button.start").click()
         wait.until(ec.title_contains("Question 1 of 3"))
         images = driver.find_elements(By.CSS_SELECTOR, ".option img")
-        assert len(images) == 3 and all(driver.execute_script("return arguments[0].naturalWidth", i) == 16
-                                        for i in images), "the option images load"
+        assert len(images) == 3 and all(
+            driver.execute_script("return arguments[0].naturalWidth", i) == 16 for i in images
+        ), "the option images load"
         artifacts = Path(os.environ.get("CARTOONLAB_ARTIFACTS", "test-artifacts"))
         artifacts.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(artifacts / "survey_question.png"))

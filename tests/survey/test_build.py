@@ -16,7 +16,9 @@ def test_questions_are_blind_complete_and_reproducible(results, survey, tmp_path
     assert len(shown["questions"]) == 3 and key["cells"] == [*CELLS, REAL]
     for q in shown["questions"]:
         assert re.fullmatch(r"[0-9a-f]{16}", q["id"]) and (survey / q["reference"]).is_file()
-        assert sorted(key["options"][o["id"]] for o in q["options"]) == sorted(key["cells"]), "one option per cell"
+        assert sorted(key["options"][o["id"]] for o in q["options"]) == sorted(key["cells"]), (
+            "one option per cell"
+        )
         for o in q["options"]:
             assert o["image"] == f"img/{o['id']}.png" and (survey / o["image"]).is_file()
         assert "testA" in key["questions"][q["id"]]["photo"], "questions come from the test split"
@@ -53,4 +55,6 @@ def test_refusals_name_what_is_wrong(results, survey, tmp_path):
         build(results, list(CELLS), 7, tmp_path / "s3")
     with pytest.raises(ValueError, match="different cells"):
         build(results, ["cyclegan", "cyclegan"], 3, tmp_path / "s4")
-    assert not (tmp_path / "s3").exists() and not list(tmp_path.glob(".s*.tmp")), "a refused build writes nothing"
+    assert not (tmp_path / "s3").exists() and not list(tmp_path.glob(".s*.tmp")), (
+        "a refused build writes nothing"
+    )

@@ -17,8 +17,18 @@ def test_wilson_interval_matches_the_textbook_values():
 
 def test_fleiss_kappa_of_fleiss_example():
     # Fleiss (1971) as tabulated on Wikipedia: 10 subjects, 14 raters, 5 categories, kappa 0.210
-    table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-             [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    table = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     items = [{str(j): n for j, n in enumerate(row) if n} for row in table]
     assert fleiss_kappa(items) == pytest.approx(0.210, abs=1e-3)
     assert fleiss_kappa([{"a": 1}]) is None, "one rating per item: undefined"
@@ -52,13 +62,19 @@ def test_tally_of_a_served_survey_writes_markdown_plot_and_csv(survey):
         token = store.new_participant()
         for q in shown:
             cell = "cyclegan" if (i == 0 and q is shown[0]) else "cartoongan"
-            store.answer(token, q["id"], next(o["id"] for o in q["options"] if key["options"][o["id"]] == cell))
+            store.answer(
+                token, q["id"], next(o["id"] for o in q["options"] if key["options"][o["id"]] == cell)
+            )
     t = load(survey)
     assert t.counts == {"cartoongan": 11, "cyclegan": 1}
     paths = write(survey, t, export="csv")
     assert [p.name for p in paths] == ["tally.md", "tally.png", "tally.csv", "answers.csv"]
     md = (survey / "tally.md").read_text()
-    assert md == markdown(t) and "| `cartoongan` | 11 | 91.7 % |" in md and "12 answers from 4 participant(s)" in md
+    assert (
+        md == markdown(t)
+        and "| `cartoongan` | 11 | 91.7 % |" in md
+        and "12 answers from 4 participant(s)" in md
+    )
     rows = list(csv.DictReader((survey / "tally.csv").open()))
     assert [r["option"] for r in rows] == ["cyclegan", "cartoongan", "real cartoon"]
     assert len(list(csv.DictReader((survey / "answers.csv").open()))) == 12
@@ -70,7 +86,10 @@ def test_the_ablation_report_includes_a_survey_that_has_answers(survey, tmp_path
     assert survey_section(survey, required=False) == "", "no answers yet: no section"
     with pytest.raises(FileNotFoundError, match="Not a survey folder"):
         survey_section(tmp_path / "nowhere", required=True)
-    store, q = Store(survey / "answers.sqlite"), json.loads((survey / "survey.json").read_text())["questions"][0]
+    store, q = (
+        Store(survey / "answers.sqlite"),
+        json.loads((survey / "survey.json").read_text())["questions"][0],
+    )
     store.answer(store.new_participant(), q["id"], q["options"][0]["id"])
     section = survey_section(survey, required=False)
     assert section.startswith("\n## User study") and "1 answers from 1 participant(s)" in section

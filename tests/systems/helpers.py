@@ -18,14 +18,20 @@ from cartoonlab.systems import CartoonGAN, CycleGAN
 
 def tiny_cartoongan(**kw) -> CartoonGAN:
     kw = {"init_epochs": 0, **kw}
-    return CartoonGAN(generator=CartoonGANGenerator(ngf=8, n_blocks=1),
-                      discriminator=CartoonGANDiscriminator(ndf=4),
-                      content_net=ContentExtractor(arch="resnet50", layer="layer2", weights=None), **kw)
+    return CartoonGAN(
+        generator=CartoonGANGenerator(ngf=8, n_blocks=1),
+        discriminator=CartoonGANDiscriminator(ndf=4),
+        content_net=ContentExtractor(arch="resnet50", layer="layer2", weights=None),
+        **kw,
+    )
 
 
 def tiny_cyclegan(**kw) -> CycleGAN:
-    return CycleGAN(generator=ResnetGenerator(ngf=8, n_blocks=1),
-                    discriminator=PatchGANDiscriminator(ndf=8, n_layers=2), **kw)
+    return CycleGAN(
+        generator=ResnetGenerator(ngf=8, n_blocks=1),
+        discriminator=PatchGANDiscriminator(ndf=8, n_layers=2),
+        **kw,
+    )
 
 
 def tiny_data(root, **kw) -> UnpairedImageDataModule:
@@ -34,9 +40,19 @@ def tiny_data(root, **kw) -> UnpairedImageDataModule:
 
 
 def trainer(tmp_path, max_epochs: int = 1, **kw) -> L.Trainer:
-    kw = {"accelerator": "cpu", "devices": 1, "max_epochs": max_epochs, "logger": False,
-          "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
-          "limit_val_batches": 1, "num_sanity_val_steps": 0, "default_root_dir": str(tmp_path), **kw}
+    kw = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "max_epochs": max_epochs,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "limit_val_batches": 1,
+        "num_sanity_val_steps": 0,
+        "default_root_dir": str(tmp_path),
+        **kw,
+    }
     return L.Trainer(**kw)
 
 

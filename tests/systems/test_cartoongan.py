@@ -20,7 +20,12 @@ def test_init_phase_trains_g_on_content_only(tmp_path, synth_root):
     t = fit(s, tmp_path, synth_root)
     assert moved(g0, s.G) and not moved(d0, s.D)
     assert {k for k in t.logged_metrics if k.startswith("train/")} == {
-        "train/g_content", "train/lr_g", "train/lr_d", "train/images_per_second", "train/epoch_seconds"}
+        "train/g_content",
+        "train/lr_g",
+        "train/lr_d",
+        "train/images_per_second",
+        "train/epoch_seconds",
+    }
 
 
 def test_d_step_moves_only_d_and_g_step_only_g(tmp_path, synth_root, monkeypatch):
@@ -39,26 +44,43 @@ def test_d_step_moves_only_d_and_g_step_only_g(tmp_path, synth_root, monkeypatch
 
 def test_logged_keys_of_the_gan_phase(tmp_path, synth_root):
     t = fit(tiny_cartoongan(), tmp_path, synth_root)
-    terms = {"d_real", "d_fake", "d_smooth", "d_adv", "g_adv", "g_content", "g_total",
-             "lr_g", "lr_d", "images_per_second", "epoch_seconds"}
+    terms = {
+        "d_real",
+        "d_fake",
+        "d_smooth",
+        "d_adv",
+        "g_adv",
+        "g_content",
+        "g_total",
+        "lr_g",
+        "lr_d",
+        "images_per_second",
+        "epoch_seconds",
+    }
     assert {k for k in t.logged_metrics if k.startswith("train/")} == {f"train/{k}" for k in terms}
     assert "val/g_content" in t.logged_metrics
     assert all(torch.isfinite(v) for v in t.logged_metrics.values())
 
-    t = fit(tiny_cartoongan(color_weight=10.0, color_pool=4), tmp_path, synth_root)  # AnimeGANv2's colour term
+    t = fit(
+        tiny_cartoongan(color_weight=10.0, color_pool=4), tmp_path, synth_root
+    )  # AnimeGANv2's colour term
     assert t.logged_metrics["train/g_color"] > 0
 
     s = tiny_cartoongan(identity_weight=5.0)  # CycleGAN's identity term on cartoons
     m = fit(s, tmp_path, synth_root, epoch_length=2).logged_metrics
     assert m["train/g_identity"] > 0
-    assert torch.isclose(m["train/g_total"], m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"]
-                         + 5.0 * m["train/g_identity"])
+    assert torch.isclose(
+        m["train/g_total"],
+        m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"] + 5.0 * m["train/g_identity"],
+    )
 
     s = tiny_cartoongan(tv_weight=2.0)  # AnimeGANv2's total variation on G(p)
     m = fit(s, tmp_path, synth_root, epoch_length=2).logged_metrics
     assert m["train/g_tv"] > 0
-    assert torch.isclose(m["train/g_total"], m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"]
-                         + 2.0 * m["train/g_tv"])
+    assert torch.isclose(
+        m["train/g_total"],
+        m["train/g_adv"] + s.hparams.content_weight * m["train/g_content"] + 2.0 * m["train/g_tv"],
+    )
 
 
 def test_frozen_extractor_stays_frozen(tmp_path, synth_root):
@@ -95,6 +117,7 @@ def test_wgangp_adds_a_nonzero_penalty_and_critic_steps(tmp_path, synth_root):
     def counting(*a):
         calls["g"] += 1
         g_step(*a)
+
     s.g_step = counting
     t = fit(s, tmp_path, synth_root)
     assert t.logged_metrics["train/d_gp"] > 0

@@ -35,16 +35,32 @@ def test_f_and_dx_are_independent_copies():
 def test_logged_keys_and_identity_switch(tmp_path, synth_root):
     t = fit(tiny_cyclegan(), tmp_path, synth_root, smooth="none")
     train = {k for k in t.logged_metrics if k.startswith("train/")}
-    assert train == {f"train/{k}" for k in ("g_cycle", "g_identity", "g_adv", "g_total", "d_x", "d_y", "d_adv",
-                                             "lr_g", "lr_d", "images_per_second", "epoch_seconds")}
+    assert train == {
+        f"train/{k}"
+        for k in (
+            "g_cycle",
+            "g_identity",
+            "g_adv",
+            "g_total",
+            "d_x",
+            "d_y",
+            "d_adv",
+            "lr_g",
+            "lr_d",
+            "images_per_second",
+            "epoch_seconds",
+        )
+    }
     assert "val/g_cycle" in t.logged_metrics
     t = fit(tiny_cyclegan(lambda_identity=0.0), tmp_path, synth_root, smooth="none")
     assert "train/g_identity" not in t.logged_metrics
     s = tiny_cyclegan(lambda_identity=0.0, tv_weight=2.0)  # total variation on G(x) and F(y)
     m = fit(s, tmp_path, synth_root, smooth="none").logged_metrics
     assert m["train/g_tv"] > 0
-    assert torch.isclose(m["train/g_total"], s.hparams.lambda_cycle * m["train/g_cycle"] + m["train/g_adv"]
-                         + 2.0 * m["train/g_tv"])
+    assert torch.isclose(
+        m["train/g_total"],
+        s.hparams.lambda_cycle * m["train/g_cycle"] + m["train/g_adv"] + 2.0 * m["train/g_tv"],
+    )
 
 
 def test_diya_init_phase_and_edge_negatives(tmp_path, synth_root):

@@ -54,4 +54,6 @@ def test_channels_last_trains_the_same_generator_as_eager(tmp_path, synth_root):
     moved = (eager - start).abs().max().item()
     worst = (eager - other).abs().max().item()
     assert moved > 1e-3, "two batches changed G"
-    assert worst < moved / 100, f"channels_last: G(x) differs from eager by {worst:g} (training moved it {moved:g})"
+    assert worst < moved / 100, (
+        f"channels_last: G(x) differs from eager by {worst:g} (training moved it {moved:g})"
+    )

@@ -1,6 +1,7 @@
 """CartoonGAN's GAN phase, bit for bit, against a plain PyTorch loop written from the paper
 (Sec. 3: D on cartoons / smoothed cartoons / fakes, then G on adversarial + content) and
-CycleGAN's identity and AnimeGANv2's total-variation terms: same initial weights, same batches, same final weights."""
+CycleGAN's identity and AnimeGANv2's total-variation terms: same initial weights, same
+batches, same final weights."""
 
 import copy
 
@@ -27,16 +28,22 @@ def plain_loop(G, D, phi, batches, w_con: float, w_idt: float, w_tv: float):
         p, c, e = b["photo"], b["cartoon"], b["cartoon_smooth"]
         fake = G(p)
         real_out, fake_out, smooth_out = D(c), D(fake.detach()), D(e)
-        d_loss = (bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
-                  + bce(smooth_out, torch.zeros_like(smooth_out))) / 3  # the author's mean
+        d_loss = (
+            bce(real_out, torch.ones_like(real_out))
+            + bce(fake_out, torch.zeros_like(fake_out))
+            + bce(smooth_out, torch.zeros_like(smooth_out))
+        ) / 3  # the author's mean
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
         out = D(fake)
         with torch.no_grad():
             target = phi(p)
-        g_loss = (bce(out, torch.ones_like(out)) + w_con * (phi(fake) - target).abs().mean()
-                  + w_idt * (G(c) - c).abs().mean())
+        g_loss = (
+            bce(out, torch.ones_like(out))
+            + w_con * (phi(fake) - target).abs().mean()
+            + w_idt * (G(c) - c).abs().mean()
+        )
         if w_tv:
             g_loss = g_loss + w_tv * plain_tv(fake)
         opt_g.zero_grad()
@@ -54,6 +61,7 @@ def test_cartoongan_gan_phase_equals_a_plain_loop(tmp_path, synth_root, w_idt, w
     def recording(batch, batch_idx):
         batches.append({k: v.clone() for k, v in batch.items() if torch.is_tensor(v)})
         return step(batch, batch_idx)
+
     s.training_step = recording
     trainer(tmp_path, limit_val_batches=0).fit(s, tiny_data(synth_root))
     assert len(batches) == 3

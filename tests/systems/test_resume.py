@@ -19,10 +19,14 @@ def run(make, root, tmp_path, epochs, ckpt_path=None):
     return system, t
 
 
-@pytest.mark.parametrize("make", [
-    lambda: tiny_cartoongan(init_epochs=1, pool_size=3, n_epochs=1, n_epochs_decay=2),
-    lambda: tiny_cyclegan(pool_size=3, n_epochs=1, n_epochs_decay=2),
-], ids=["cartoongan", "cyclegan"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tiny_cartoongan(init_epochs=1, pool_size=3, n_epochs=1, n_epochs_decay=2),
+        lambda: tiny_cyclegan(pool_size=3, n_epochs=1, n_epochs_decay=2),
+    ],
+    ids=["cartoongan", "cyclegan"],
+)
 def test_resume_equals_uninterrupted(make, synth_root, tmp_path):
     straight, _ = run(make, synth_root, tmp_path / "a", epochs=3)
     run(make, synth_root, tmp_path / "b", epochs=2)
@@ -36,4 +40,11 @@ def test_resume_equals_uninterrupted(make, synth_root, tmp_path):
         assert len(pool.images) == len(resumed.pools[name].images)
         assert all(torch.equal(x, y) for x, y in zip(pool.images, resumed.pools[name].images))
     assert [o.param_groups[0]["lr"] for o in t.optimizers] == pytest.approx(
-        [g for g in (straight.optimizers()[0].param_groups[0]["lr"], straight.optimizers()[1].param_groups[0]["lr"])])
+        [
+            g
+            for g in (
+                straight.optimizers()[0].param_groups[0]["lr"],
+                straight.optimizers()[1].param_groups[0]["lr"],
+            )
+        ]
+    )

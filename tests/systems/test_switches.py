@@ -41,6 +41,7 @@ def fit(system, tmp_path, root, epochs=1, **data_kw):
 
 # ---- lr_milestones / lr_gamma (znxlwm's MultiStep schedule) ----
 
+
 def test_lr_milestones_multiply_both_rates_by_gamma_at_each_milestone(tmp_path, synth_root):
     s = tiny_cartoongan(lr_milestones=[1, 2, 3], lr_gamma=0.5)
     t, rec = fit(s, tmp_path, synth_root, epochs=3)
@@ -71,6 +72,7 @@ def test_lr_milestones_reach_cyclegan_optimizers():
 
 
 # ---- pool_mode (CycleGAN): "swap" (reference) | "sample" (DIYA) ----
+
 
 def _single(value: float) -> torch.Tensor:
     return torch.full((1, 1, 1, 1), float(value))
@@ -112,8 +114,9 @@ def test_sample_pool_when_full_stores_the_new_image_and_returns_a_random_stored_
 def test_sample_pool_draws_with_replacement_within_a_batch():
     pool = ImagePool(size=8, mode="sample", seed=0)
     pool.query(torch.arange(8.0).view(8, 1, 1, 1))
-    batches = [pool.query(torch.arange(100.0, 108.0).view(8, 1, 1, 1) + 10 * k).flatten().tolist()
-               for k in range(5)]
+    batches = [
+        pool.query(torch.arange(100.0, 108.0).view(8, 1, 1, 1) + 10 * k).flatten().tolist() for k in range(5)
+    ]
     assert any(len(set(b)) < len(b) for b in batches), "the same stored image can come back twice"
 
 
@@ -135,6 +138,7 @@ def test_cyclegan_pool_mode_reaches_both_pools_and_training(tmp_path, synth_root
 
 
 # ---- content_kind: "l1" (paper) | "l2" ----
+
 
 def test_content_kind_l2_is_the_squared_feature_error(tmp_path, synth_root):
     torch.manual_seed(0)
@@ -163,6 +167,7 @@ def test_content_kind_l2_is_the_squared_feature_error(tmp_path, synth_root):
 
 # ---- adv_weight: the weight of G's adversarial term ----
 
+
 def test_adv_weight_scales_the_adversarial_term_in_g_total(tmp_path, synth_root):
     s = tiny_cartoongan(adv_weight=0.25)
     m = fit(s, tmp_path, synth_root)[0].logged_metrics
@@ -181,13 +186,16 @@ def test_adv_weight_zero_makes_g_update_the_content_only_update(tmp_path, synth_
     content_only = _g_after(tmp_path, synth_root, init_epochs=1)  # init phase: w_con * L_con only
     no_adv = _g_after(tmp_path, synth_root, adv_weight=0.0)  # GAN phase, D trained, G's adv term x0
     with_adv = _g_after(tmp_path, synth_root, adv_weight=1.0)
+
     def same(a, b):
         return all(torch.allclose(a[k], v, rtol=0, atol=1e-7) for k, v in b.items())
+
     assert same(no_adv, content_only)
     assert not same(with_adv, content_only)
 
 
 # ---- gan_on_probabilities: DIYA's "LSGAN", MSE on sigmoid(D) ----
+
 
 class ConstantD(torch.nn.Module):
     """A discriminator whose every patch output is one learnable number `b`."""
@@ -218,6 +226,7 @@ def test_gan_on_probabilities_is_mse_on_sigmoid_outputs(tmp_path, synth_root, on
 
 # ---- init_loss: "content" (paper) | "l1" (pixels) ----
 
+
 def test_init_loss_l1_reconstructs_pixels(tmp_path, synth_root):
     torch.manual_seed(0)
     s = tiny_cartoongan(init_epochs=1, init_loss="l1")
@@ -232,11 +241,15 @@ def test_init_loss_l1_reconstructs_pixels(tmp_path, synth_root):
     opt = adam(g0.parameters())
     loss.backward()
     opt.step()
-    assert all(torch.allclose(v, dict(g0.named_parameters())[k], rtol=0, atol=1e-7)
-               for k, v in s.G.named_parameters())
+    assert all(
+        torch.allclose(v, dict(g0.named_parameters())[k], rtol=0, atol=1e-7)
+        for k, v in s.G.named_parameters()
+    )
     # the paper's content init takes another step from the same start
     torch.manual_seed(0)
     s2 = tiny_cartoongan(init_epochs=1)
     fit(s2, tmp_path, synth_root)
-    assert not all(torch.allclose(v, dict(g0.named_parameters())[k], rtol=0, atol=1e-7)
-                   for k, v in s2.G.named_parameters())
+    assert not all(
+        torch.allclose(v, dict(g0.named_parameters())[k], rtol=0, atol=1e-7)
+        for k, v in s2.G.named_parameters()
+    )
