@@ -8,7 +8,6 @@ Both read what the systems' `validation_step` / `test_step` return,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import lightning as L
 import torch
@@ -17,8 +16,7 @@ import torchvision
 from cartoonlab.data.batches import EvalBatch
 from cartoonlab.data.folders import write_image
 from cartoonlab.data.transforms import to_uint8_hwc
-
-FidBackbone = Literal["auto", "torch-fidelity", "fid-helper"]
+from cartoonlab.metrics.backbone import FidBackbone
 
 
 class TranslationMetrics(L.Callback):

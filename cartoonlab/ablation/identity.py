@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from cartoonlab.ablation.matrix import Run
+from cartoonlab.metrics.backbone import FidBackbone
 
 
 def datamodule_of(runs: list[Run]):
@@ -37,7 +38,7 @@ def datamodule_of(runs: list[Run]):
     return None
 
 
-def identity_row(dm, backbone: str = "auto") -> dict | None:
+def identity_row(dm, backbone: FidBackbone = "auto") -> dict | None:
     """Every test score of the untranslated photos (fakes = photos) of `dm`
     (`datamodule_of`; None: no row), computed by the same `TranslationScores` as the
     runs' own test figures: the row to beat on style, perfect on fidelity to the input."""

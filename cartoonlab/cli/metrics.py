@@ -30,7 +30,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="resize/centre-crop images to this side first, like the runs (default: native size)",
     )
-    p.add_argument("--backbone", default="auto", choices=["auto", "torch-fidelity", "fid-helper"])
+    p.add_argument(
+        "--backbone", default="auto", choices=["auto", "torch-fidelity", "fid-helper"]
+    )  # = FID_BACKBONES (tested)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(func=fid)

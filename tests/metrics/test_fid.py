@@ -237,3 +237,16 @@ def test_an_unwritable_or_corrupt_cache_never_loses_the_features(tmp_path, monke
     entry.write_bytes(b"truncated")
     with pytest.warns(UserWarning, match="unreadable FID cache"):
         assert torch.equal(reference_features(_MeanBackbone(), paths), feats)
+
+
+def test_the_backbone_names_are_one_vocabulary():
+    """`cartoonlab metrics --backbone` lists them itself (the CLI starts without torch)."""
+    from cartoonlab.cli import build_parser
+    from cartoonlab.metrics.backbone import FID_BACKBONES, load_backbone
+
+    metrics = build_parser()._subparsers._group_actions[0].choices["metrics"]
+    fid = metrics._subparsers._group_actions[0].choices["fid"]
+    choices = next(a.choices for a in fid._actions if a.dest == "backbone")
+    assert tuple(choices) == FID_BACKBONES
+    with pytest.raises(ValueError, match="unknown FID backbone 'inception'"):
+        load_backbone("inception")
