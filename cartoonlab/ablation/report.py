@@ -34,18 +34,22 @@ METRICS = {
     "ssim_truth": "test/ssim_truth",
     "perc_truth": "test/perc_truth",
 }
-COLUMNS = [
-    "table",
-    "cell",
-    "seed",
-    "status",
-    *METRICS,
+# per-run figures besides the test scores (numeric columns of ablation.csv)
+_RUN_FIGURES = [
     "best_val_fid",
     "best_val_epoch",
     "test_epoch",
     "train_seconds",
     "images_per_second",
     "seconds_per_epoch",
+]
+COLUMNS = [
+    "table",
+    "cell",
+    "seed",
+    "status",
+    *METRICS,
+    *_RUN_FIGURES,
     "epochs",
     "fid_backbone",
     "error",
@@ -54,15 +58,7 @@ COLUMNS = [
 # a row's status: its run's `RunStatus`, or one of these
 MISSING = "missing"  # no metrics.json
 NON_FINITE = "non-finite"  # finished, but a test score is NaN or infinite
-NUMERIC = [
-    *METRICS,
-    "best_val_fid",
-    "best_val_epoch",
-    "test_epoch",
-    "train_seconds",
-    "images_per_second",
-    "seconds_per_epoch",
-]
+NUMERIC = [*METRICS, *_RUN_FIGURES]
 
 
 def rows(runs: list[Run]) -> list[dict]:

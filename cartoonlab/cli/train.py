@@ -102,13 +102,13 @@ class CartoonLabCLI(LightningCLI):
             and trainer.get("max_epochs") is None
             and trainer.get("max_time") is None
             and hasattr(model, "get")
-            and model.get("init_args")
+            and model.get("init_args") is not None
+            and model.init_args.get("n_epochs") is not None  # a GANSystem: its schedule says how long
         ):
-            init_args = (
-                dict(vars(model.init_args)) if hasattr(model.init_args, "__dict__") else dict(model.init_args)
+            schedule = model.init_args
+            trainer["max_epochs"] = scheduled_epochs(
+                schedule.get("init_epochs") or 0, schedule.n_epochs, schedule.get("n_epochs_decay") or 0
             )
-            if "n_epochs" in init_args:  # a GANSystem: its schedule says how long it trains
-                trainer["max_epochs"] = scheduled_epochs(**init_args)
         if cfg is not None and "weights_only" in cfg and cfg["weights_only"] is None:
             cfg["weights_only"] = True  # explicit, whatever torch's default (lightning >= 2.6)
 

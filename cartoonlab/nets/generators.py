@@ -67,7 +67,23 @@ def resnet_generator_body(
     return nn.Sequential(*layers)
 
 
-class CartoonGANGenerator(nn.Module):
+class _ResnetStyle(nn.Module):
+    """What the two ResNet-style generators share: the body built from their recorded
+    arguments (`self.config`), the stride and the forward pass."""
+
+    stride = 4
+    config: dict  # set by the subclass's first line (`init_config`)
+
+    def __init__(self, *, stage_conv: bool) -> None:
+        super().__init__()
+        self.net = resnet_generator_body(**self.config["init_args"], stage_conv=stage_conv)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CartoonGANGenerator(_ResnetStyle):
     """CartoonGAN generator (Chen et al. 2018, Fig. 2).
 
     7x7 conv -> 2 down blocks [3x3 s2 conv, 3x3 conv, norm, act] -> `n_blocks`
@@ -77,8 +93,6 @@ class CartoonGANGenerator(nn.Module):
     (`norm="instance_affine"`, see `cartoonlab.released`; `norm="instance"` is the
     DIYA "improved" G).
     """
-
-    stride = 4
 
     def __init__(
         self,
@@ -91,23 +105,10 @@ class CartoonGANGenerator(nn.Module):
         upsample: Upsample = "transposed",
     ) -> None:
         self.config = init_config(self, locals())
-        super().__init__()
-        self.net = resnet_generator_body(
-            ngf=ngf,
-            n_blocks=n_blocks,
-            norm=norm,
-            activation=activation,
-            slope=slope,
-            upsample=upsample,
-            stage_conv=True,
-        )
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        super().__init__(stage_conv=True)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(_ResnetStyle):
     """CycleGAN ResNet generator (Johnson et al. as in Zhu et al. 2017, reference code).
 
     c7s1-64, d128, d256, R256 x n_blocks (9 at 256 px, 6 at 128), u128, u64, c7s1-3,
@@ -115,8 +116,6 @@ class ResnetGenerator(nn.Module):
     `activation="leaky_relu"` is the velog post's variant (every activation but the
     last tanh).
     """
-
-    stride = 4
 
     def __init__(
         self,
@@ -129,20 +128,7 @@ class ResnetGenerator(nn.Module):
         upsample: Upsample = "transposed",
     ) -> None:
         self.config = init_config(self, locals())
-        super().__init__()
-        self.net = resnet_generator_body(
-            ngf=ngf,
-            n_blocks=n_blocks,
-            norm=norm,
-            activation=activation,
-            slope=slope,
-            upsample=upsample,
-            stage_conv=False,
-        )
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        super().__init__(stage_conv=False)
 
 
 class UnetGenerator(nn.Module):

@@ -52,7 +52,7 @@ def lr_factor(
     return decay * gamma ** sum(e >= m for m in milestones)
 
 
-def scheduled_epochs(init_epochs: int = 0, n_epochs: int = 100, n_epochs_decay: int = 0, **_) -> int:
+def scheduled_epochs(init_epochs: int, n_epochs: int, n_epochs_decay: int) -> int:
     """The epochs a schedule spans: the init phase, the constant phase, the decay.
     `cartoonlab fit` trains this many when `trainer.max_epochs` is not given."""
     return init_epochs + n_epochs + n_epochs_decay

@@ -9,6 +9,8 @@ from torch.nn.utils import parametrize
 
 from cartoonlab.nets.discriminators import CartoonGANDiscriminator, PatchGANDiscriminator
 
+from .norms import NORM_CASES, norm_layers
+
 
 def convs(net: nn.Module) -> list[nn.Conv2d]:
     return [m for m in net.modules() if isinstance(m, nn.Conv2d)]
@@ -67,18 +69,10 @@ def test_n_downsample_out_of_range_is_refused():
 
 
 @pytest.mark.parametrize("cls", [CartoonGANDiscriminator, PatchGANDiscriminator])
-@pytest.mark.parametrize(
-    ("norm", "kind", "affine"),
-    [
-        ("batch", nn.BatchNorm2d, True),
-        ("instance", nn.InstanceNorm2d, False),
-        ("instance_affine", nn.InstanceNorm2d, True),
-        ("none", None, None),
-    ],
-)
+@pytest.mark.parametrize(("norm", "kind", "affine"), NORM_CASES)
 def test_norm_option_builds_that_norm(cls, norm, kind, affine):
     net = cls(ndf=4, norm=norm)
-    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
+    norms = norm_layers(net)
     if kind is None:
         assert norms == []
     else:

@@ -14,6 +14,8 @@ from cartoonlab.nets.generators import (
 )
 from cartoonlab.released import released_keys
 
+from .norms import NORM_CASES, norm_layers
+
 RESNET_STYLE = [CartoonGANGenerator, ResnetGenerator]
 
 
@@ -70,18 +72,10 @@ def test_output_is_tanh_bounded_even_when_saturated(make):
 
 
 @pytest.mark.parametrize("cls", RESNET_STYLE)
-@pytest.mark.parametrize(
-    ("norm", "kind", "affine"),
-    [
-        ("batch", nn.BatchNorm2d, True),
-        ("instance", nn.InstanceNorm2d, False),
-        ("instance_affine", nn.InstanceNorm2d, True),
-        ("none", None, None),
-    ],
-)
+@pytest.mark.parametrize(("norm", "kind", "affine"), NORM_CASES)
 def test_norm_option_builds_that_norm(cls, norm, kind, affine):
     net = cls(ngf=4, n_blocks=2, norm=norm)
-    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
+    norms = norm_layers(net)
     if kind is None:
         assert norms == []
     else:
@@ -212,7 +206,7 @@ def test_init_is_normal_002_with_unit_norm_scales_and_zero_biases(make):
     assert weights.numel() > 20_000
     assert abs(weights.mean().item()) < 1e-3 and abs(weights.std().item() - 0.02) < 1e-3
     assert all(c.bias is None or not c.bias.any() for c in convs(net))
-    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
+    norms = norm_layers(net)
     scales = torch.cat([m.weight for m in norms])
     assert scales.numel() > 200
     assert abs(scales.mean().item() - 1) < 0.005 and abs(scales.std().item() - 0.02) < 0.005
