@@ -69,14 +69,13 @@ def resnet_generator_body(
 
 class _ResnetStyle(nn.Module):
     """What the two ResNet-style generators share: the body built from their recorded
-    arguments (`self.config`), the stride and the forward pass."""
+    arguments (`self.config["init_args"]`), the stride and the forward pass."""
 
     stride = 4
-    config: dict  # set by the subclass's first line (`init_config`)
 
-    def __init__(self, *, stage_conv: bool) -> None:
+    def __init__(self, args: dict, *, stage_conv: bool) -> None:
         super().__init__()
-        self.net = resnet_generator_body(**self.config["init_args"], stage_conv=stage_conv)
+        self.net = resnet_generator_body(**args, stage_conv=stage_conv)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +104,7 @@ class CartoonGANGenerator(_ResnetStyle):
         upsample: Upsample = "transposed",
     ) -> None:
         self.config = init_config(self, locals())
-        super().__init__(stage_conv=True)
+        super().__init__(self.config["init_args"], stage_conv=True)
 
 
 class ResnetGenerator(_ResnetStyle):
@@ -128,7 +127,7 @@ class ResnetGenerator(_ResnetStyle):
         upsample: Upsample = "transposed",
     ) -> None:
         self.config = init_config(self, locals())
-        super().__init__(stage_conv=False)
+        super().__init__(self.config["init_args"], stage_conv=False)
 
 
 class UnetGenerator(nn.Module):
