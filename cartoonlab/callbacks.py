@@ -146,7 +146,9 @@ class TranslationMetrics(L.Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
         path = self.best_path(trainer)
         if self._improved and self.save_best and path is not None and not trainer.sanity_checking:
-            trainer.save_checkpoint(path)  # atomic (AtomicCheckpointIO); a collective under DDP
+            # full state, said explicitly (Lightning logs a line per save otherwise); atomic
+            # (AtomicCheckpointIO); a collective under DDP
+            trainer.save_checkpoint(path, weights_only=False)
         self._improved = False
 
     def on_test_epoch_start(self, trainer, pl_module) -> None:
