@@ -68,8 +68,8 @@ def resnet_generator_body(
 
 
 class _ResnetStyle(nn.Module):
-    """What the two ResNet-style generators share: the body built from their recorded
-    arguments (`self.config["init_args"]`), the stride and the forward pass."""
+    """What the two ResNet-style generators share: the body built from the arguments they
+    recorded (`args`: their `self.config["init_args"]`), the stride and the forward pass."""
 
     stride = 4
 

@@ -105,9 +105,8 @@ def test_kill_and_resume(tmp_path):
     proc.wait()
     state = out / "runs" / "cyclegan-s0" / "metrics.json"
     assert not state.exists() or "test/fid_cartoon" not in json.loads(state.read_text()).get("metrics", {})
-    torch.load(
-        ckpt, weights_only=True
-    )  # a SIGKILL mid-save leaves a stray temp file, never a torn checkpoint
+    # a SIGKILL mid-save leaves a stray temp file, never a torn checkpoint
+    torch.load(ckpt, weights_only=True)
 
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     assert not list(out.rglob("*.tmp")), "no half-written files left once the run resumed"
