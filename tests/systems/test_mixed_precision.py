@@ -1,5 +1,5 @@
 """Engineering switches under manual optimization: 16-mixed skips only the overflowing
-optimizer's step; channels_last trains the same generator as the default layout."""
+optimizer's step; channels_last and compile train the same generator as the default layout."""
 
 import pytest
 import torch
@@ -47,13 +47,23 @@ def _translate_after(tmp_path, root, batches: int, **switches) -> torch.Tensor:
         return s.G.eval()(s.to_memory_format(x)).float()
 
 
-def test_channels_last_trains_the_same_generator_as_eager(tmp_path, synth_root):
-    # torch.compile's twin of this test did not finish in 20 min on a loaded 2-core CPU: not claimed
-    start, eager = _translate_after(tmp_path, synth_root, 0), _translate_after(tmp_path, synth_root, 2)
-    other = _translate_after(tmp_path, synth_root, 2, channels_last=True)
+def _same_generator_as_eager(tmp_path, root, batches: int, **switch) -> None:
+    start, eager = _translate_after(tmp_path, root, 0), _translate_after(tmp_path, root, batches)
+    other = _translate_after(tmp_path, root, batches, **switch)
     moved = (eager - start).abs().max().item()
     worst = (eager - other).abs().max().item()
-    assert moved > 1e-3, "two batches changed G"
-    assert worst < moved / 100, (
-        f"channels_last: G(x) differs from eager by {worst:g} (training moved it {moved:g})"
-    )
+    assert moved > 1e-3, f"{batches} batch(es) changed G"
+    assert worst < moved / 100, f"{switch}: G(x) differs from eager by {worst:g} (training moved {moved:g})"
+
+
+def test_channels_last_trains_the_same_generator_as_eager(tmp_path, synth_root):
+    _same_generator_as_eager(tmp_path, synth_root, 2, channels_last=True)
+
+
+def test_compile_trains_the_same_generator_as_eager(tmp_path, synth_root):
+    # inductor compiles the four networks forward and backward: about 75 s on a busy 2-core CPU
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    _same_generator_as_eager(tmp_path, synth_root, 1, compile=True)
+    assert counters["stats"]["unique_graphs"] > 0, "dynamo compiled the networks"
