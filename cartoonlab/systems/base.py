@@ -105,6 +105,7 @@ class GANSystem(L.LightningModule):
         self.status: str = RunStatus.RUNNING
         self.run_info: dict = {}
         self._t_step = self._t_epoch = None
+        self._nonfinite_streaks: dict[str, int] = {}  # consecutive non-finite losses per step
 
     def setup(self, stage: str) -> None:
         size, stride = self._train_size(), getattr(self.G, "stride", 1)
@@ -175,17 +176,31 @@ class GANSystem(L.LightningModule):
             self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
         opt.step()
 
+    # under a gradient scaler (16-mixed), this many consecutive non-finite losses of one step
+    # (G's or D's) are skipped like an overflowing backward before the run counts as diverged
+    max_skipped_steps = 10
+
     def finite_or_stop(self, losses: dict[str, torch.Tensor]) -> bool:
-        """False (and the run stops as "diverged") if any loss is NaN or infinite."""
+        """True if every loss is finite. Otherwise False: the caller skips its optimizer's step.
+        In fp32 and bf16 the run then stops as "diverged". Under 16-mixed a forward pass can
+        overflow fp16 once without the weights being lost, so the step is only skipped, as
+        the gradient scaler skips an overflowing backward; the run stops after
+        `max_skipped_steps` consecutive skips of the same step."""
         bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
-        if bad:
-            self.status = RunStatus.DIVERGED
-            self.print(
-                f"cartoonlab: non-finite {', '.join(bad)} at epoch {self.current_epoch}, "
-                f"step {self.global_step}: stopping (status: diverged); weights are the last good ones"
-            )
-            self.trainer.should_stop = True
-        return not bad
+        step = next(iter(losses), "")  # the first term names the step (g_..., d_...)
+        streaks = self._nonfinite_streaks
+        streaks[step] = streaks.get(step, 0) + 1 if bad else 0
+        if not bad:
+            return True
+        where = f"non-finite {', '.join(bad)} at epoch {self.current_epoch}, step {self.global_step}"
+        scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        if scaled and streaks[step] <= self.max_skipped_steps:
+            self.print(f"cartoonlab: {where}: step skipped ({streaks[step]} in a row; fp16 overflow)")
+            return False
+        self.status = RunStatus.DIVERGED
+        self.print(f"cartoonlab: {where}: stopping (status: diverged); weights are the last good ones")
+        self.trainer.should_stop = True
+        return False
 
     def log_terms(self, stage: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
         on_step = stage == "train"

@@ -32,6 +32,47 @@ def test_fp16_overflow_in_the_g_step_skips_only_g_and_the_scale_recovers(tmp_pat
     assert moved(g1, s.G), "the next G step trains again"
 
 
+def _overflowing_g_loss(s, times: float) -> None:
+    """G's adversarial loss is +inf for its first `times` evaluations (a forward overflow)."""
+    gan, left = s.gan.forward, {"n": times}
+
+    def forward(pred, real, for_d=True):
+        if not for_d and left["n"] > 0:
+            left["n"] -= 1
+            return torch.tensor(float("inf"))
+        return gan(pred, real, for_d=for_d)
+
+    s.gan.forward = forward
+
+
+def _fp16_trainer(tmp_path):
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)  # the default 2**16 overflows tiny nets
+    return trainer(tmp_path, plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+
+
+def test_fp16_forward_overflow_skips_that_step_and_persistent_overflow_diverges(tmp_path, synth_root):
+    s = tiny_cyclegan()
+    _overflowing_g_loss(s, times=1)
+    g0, d0 = params(s.G), params(s.D_Y)
+    t = _fp16_trainer(tmp_path)
+    t.fit(s, tiny_data(synth_root, epoch_length=2))  # one batch: its G step overflows
+    assert s.status == "running", "one overflowing forward is skipped, not a divergence"
+    assert not moved(g0, s.G) and moved(d0, s.D_Y), "G's step skipped, D's went through"
+    g1 = params(s.G)
+    t = _fp16_trainer(tmp_path)
+    t.fit(s, tiny_data(synth_root, epoch_length=2))
+    assert moved(g1, s.G), "the next G step trains"
+
+    s = tiny_cyclegan()
+    s.max_skipped_steps = 2
+    _overflowing_g_loss(s, times=float("inf"))
+    g0 = params(s.G)
+    t = _fp16_trainer(tmp_path)
+    t.fit(s, tiny_data(synth_root, epoch_length=10))  # 5 batches: 2 skipped, the 3rd stops
+    assert s.status == "diverged" and not moved(g0, s.G)
+    assert t.global_step < 2 * 5, "the run stopped before the epoch's end"
+
+
 def _translate_after(tmp_path, root, batches: int, **switches) -> torch.Tensor:
     """G(x) on a fixed input after `batches` training batches from a seeded init. Outputs,
     not weights: Adam's first steps move every weight by about lr x sign(grad), so the
