@@ -6,6 +6,7 @@ p a photo, c a cartoon, e an edge-smoothed cartoon.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -112,6 +113,17 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     import kornia
 
     return kornia.losses.total_variation(x, reduction="mean").mean()
+
+
+def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur of std `sigma` pixels (kornia, reflect padding, a kernel of
+    2 * ceil(3 sigma) + 1); `sigma` 0 returns `x`."""
+    if not sigma:
+        return x
+    import kornia
+
+    k = 2 * math.ceil(3 * sigma) + 1
+    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma))
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from torch import nn
 
 from cartoonlab.augment import DiffAugment
 from cartoonlab.data.batches import EvalBatch, TrainBatch
-from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1, total_variation
+from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1, lowpass, total_variation
 from cartoonlab.nets.blocks import init_weights
 from cartoonlab.nets.discriminators import PatchGANDiscriminator
 from cartoonlab.nets.generators import ResnetGenerator
@@ -53,6 +53,10 @@ class CycleGAN(GANSystem):
             Usman, Saenko, "Adversarial self-defense for cycle-consistent GANs",
             NeurIPS 2019; not in CycleGAN, default 0: off): a faint pattern that hides
             the photo no longer survives the round trip, so G must keep it visibly.
+        cycle_blur_sigma: compare F(G(x)) with x and G(F(y)) with y after a Gaussian blur
+            of this std in pixels (`losses.lowpass`; not in CycleGAN, default 0: off): the
+            round trip then only has to restore the photo's low frequencies, so G has no
+            reason to hide its fine detail in G(x) and may redraw it in the cartoon's style.
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
         diffaug: DiffAugment policies applied to every image D_X and D_Y see, real and
             fake (`cartoonlab.augment`; Zhao et al. 2020, not in CycleGAN, default "": off),
@@ -77,6 +81,7 @@ class CycleGAN(GANSystem):
         init_epochs: int = 0,
         tv_weight: float = 0.0,
         cycle_noise_std: float = 0.0,
+        cycle_blur_sigma: float = 0.0,
         diffaug: str = "",
         **kwargs,
     ) -> None:
@@ -123,7 +128,8 @@ class CycleGAN(GANSystem):
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:
         hp = self.hparams
         with self.toggled_optimizer(opt_g):
-            terms = {"g_cycle": l1(self.F(self.noised(fake_y)), x) + l1(self.G(self.noised(fake_x)), y)}
+            back_x, back_y = self.F(self.noised(fake_y)), self.G(self.noised(fake_x))
+            terms = {"g_cycle": self.cycle(back_x, x) + self.cycle(back_y, y)}
             if hp.lambda_identity:
                 terms["g_identity"] = l1(self.G(y), y) + l1(self.F(x), x)
             loss = hp.lambda_cycle * (terms["g_cycle"] + hp.lambda_identity * terms.get("g_identity", 0))
@@ -139,6 +145,10 @@ class CycleGAN(GANSystem):
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, loss)
         self.log_terms("train", terms, batch_size=len(x))
+
+    def cycle(self, back: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        sigma = self.hparams.cycle_blur_sigma
+        return l1(lowpass(back, sigma), lowpass(source, sigma))
 
     def noised(self, img: torch.Tensor) -> torch.Tensor:
         std = self.hparams.cycle_noise_std
