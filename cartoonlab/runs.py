@@ -143,12 +143,19 @@ def _wandb_credentials() -> bool:
 
 def _csv_logger(run: RunConfig, resume: bool) -> CSVLogger:
     """Lightning's CSV logger deletes an existing `metrics.csv` when it starts; a resumed
-    run keeps its earlier rows and appends to them."""
+    run keeps its earlier rows and appends to them. Its warning that "previous log files
+    will be deleted" is kept only when that is true: a fresh run over an earlier run's
+    `metrics.csv` (not for the config and W&B files written into a new run directory)."""
     path = run.dir / "metrics.csv"
     kept = path.read_text() if resume and path.is_file() else None
     logger = CSVLogger(save_dir=run.root, name=run.name, version="")
-    if kept and rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # set by Lightning
-        writer = logger.experiment  # created now: it removes the file
+    if rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # set by Lightning
+        return logger
+    with warnings.catch_warnings():
+        if kept is not None or not path.exists():  # no earlier rows would be lost
+            warnings.filterwarnings("ignore", "Experiment logs directory .* is not empty", UserWarning)
+        writer = logger.experiment  # created now: it removes an existing metrics.csv
+    if kept:
         atomic_write_text(path, kept)
         writer.metrics_keys = next(csv.reader([kept.splitlines()[0]]), [])
     return logger
