@@ -140,6 +140,9 @@ class ImagePool:
     returned. `mode="sample"` is the DIYA reading: store the new image, return a
     random stored one (with replacement). Its own seeded generator and contents
     go into checkpoints via `state_dict`, so a resumed run continues exactly.
+    A non-finite image (a 16-mixed forward that overflowed) is returned, so that its
+    step sees it and is skipped (`GANSystem.finite_or_stop`), but never stored: the
+    history would otherwise hand it back to later steps and make them fail too.
     """
 
     def __init__(self, size: int = 50, mode: Literal["swap", "sample"] = "swap", seed: int = 0) -> None:
@@ -164,7 +167,9 @@ class ImagePool:
         out = []
         for img in images.detach():
             img = img.unsqueeze(0)
-            if len(self.images) < self.size:
+            if not torch.isfinite(img).all():
+                out.append(img)
+            elif len(self.images) < self.size:
                 self.images.append(img.clone())
                 out.append(img if self.mode == "swap" else self.images[self._index()])
             elif self.mode == "sample":

@@ -61,6 +61,17 @@ def test_pool_reference_semantics():
     assert torch.equal(pool.query(x), clone.query(x)), "state (images + RNG) round-trips"
 
 
+@pytest.mark.parametrize("mode", ["swap", "sample"])
+def test_pool_hands_back_a_non_finite_fake_but_never_stores_it(mode):
+    pool = ImagePool(size=3, mode=mode, seed=0)
+    bad = torch.tensor([float("nan"), float("inf")]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    out = pool.query(torch.cat([torch.zeros(1, 1, 2, 2), bad]))
+    assert not torch.isfinite(out).all(), "the overflowed step sees its own fakes (and is skipped)"
+    assert len(pool.images) == 1 and all(torch.isfinite(i).all() for i in pool.images)
+    later = [pool.query(torch.full((2, 1, 2, 2), float(i))) for i in range(1, 30)]
+    assert all(torch.isfinite(o).all() for o in later), "no later step gets the overflow back"
+
+
 def test_lr_schedule():
     f = dict(init_epochs=2, init_factor=20.0, n_epochs=3, n_epochs_decay=3, milestones=[], gamma=0.1)
     assert [lr_factor(e, **f) for e in range(8)] == pytest.approx([20, 20, 1, 1, 1, 0.75, 0.5, 0.25])
