@@ -168,9 +168,11 @@ class TranslationMetrics(L.Callback):
 
 
 class SampleGrid(L.Callback):
-    """The first validation batch as a grid: photos, their translations and, on paired
-    data, the true cartoons, one row each. Written to `<run>/samples/epoch_XXXX.png`
-    and logged to W&B when it is a logger.
+    """The first eval batch as a grid: photos, their translations and, on paired data,
+    the true cartoons, one row each. Validation: `<run>/samples/epoch_XXXX.png` at every
+    validation; test: `<run>/samples/test.png`, the test photos through the G that was
+    scored (after fit, the best validation epoch's: `TranslationMetrics`). Written
+    atomically, and logged to W&B (`val/samples`, `test/samples`) when it is a logger.
 
     Args:
         n: photos per grid (0: no grids).
@@ -179,26 +181,42 @@ class SampleGrid(L.Callback):
     def __init__(self, n: int = 8) -> None:
         self.n = n
 
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    def _write(
+        self, trainer, outputs, batch, batch_idx: int, dataloader_idx: int, name: str, key: str
     ) -> None:
         if batch_idx or dataloader_idx or not self.n:
             return
-        out = (
-            Path(trainer.log_dir or trainer.default_root_dir) / "samples"
-        )  # a collective under DDP: every rank
+        # trainer.log_dir is a collective under DDP: every rank asks for it
+        out = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         if not trainer.is_global_zero:
             return
         n = min(self.n, len(outputs["fake"]))
         rows = [batch["photo"][:n], outputs["fake"][:n]] + ([batch["truth"][:n]] if "truth" in batch else [])
-        grid = torchvision.utils.make_grid(
-            torch.cat([r.detach().float().cpu() for r in rows]), nrow=n, normalize=True, value_range=(-1, 1)
+        grid = to_uint8_hwc(
+            torchvision.utils.make_grid(
+                torch.cat([r.detach().float().cpu() for r in rows]), nrow=n, pad_value=-1
+            )
         )
-        out.mkdir(parents=True, exist_ok=True)
-        torchvision.utils.save_image(grid, out / f"epoch_{trainer.current_epoch:04d}.png")
+        write_image(out / name, grid)
         for lg in trainer.loggers:
             if hasattr(lg, "log_image"):
-                lg.log_image(key="val/samples", images=[grid], step=trainer.global_step)
+                lg.log_image(key=key, images=[grid], step=trainer.global_step)
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        self._write(
+            trainer,
+            outputs,
+            batch,
+            batch_idx,
+            dataloader_idx,
+            f"epoch_{trainer.current_epoch:04d}.png",
+            "val/samples",
+        )
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._write(trainer, outputs, batch, batch_idx, dataloader_idx, "test.png", "test/samples")
 
 
 class PredictionWriter(L.Callback):

@@ -3,6 +3,7 @@ for Inception (a fixed random projection of 8x8 colour thumbnails; same interfac
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -10,6 +11,7 @@ from torch import nn
 
 import cartoonlab.metrics
 from cartoonlab.callbacks import SampleGrid, TranslationMetrics
+from cartoonlab.data.transforms import to_uint8_hwc
 from cartoonlab.metrics import InceptionFeatures
 from cartoonlab.metrics.translation import TranslationScores
 
@@ -47,6 +49,22 @@ def test_sample_grid_rows_photo_translation_truth(tmp_path, synth_root):
     grid = Image.open(tmp_path / "samples" / "epoch_0000.png")
     # make_grid: 32 px tiles with 2 px padding; paired data -> 3 rows (photo, G(photo), truth)
     assert grid.size == (2 * 34 + 2, 3 * 34 + 2)
+
+
+def test_sample_grid_of_the_test_split_shows_the_scored_translations(tmp_path, synth_root):
+    t, system = fit(tmp_path, synth_root, [SampleGrid(n=2)], epochs=1)
+    dm = tiny_data(synth_root)
+    t.test(system, dm)
+    grid = np.asarray(Image.open(tmp_path / "samples" / "test.png").convert("RGB"))
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    with torch.no_grad():
+        fakes = system.translate(batch["photo"][:2])
+    for row, images in enumerate([batch["photo"][:2], fakes, batch["truth"][:2]]):
+        for col, img in enumerate(images):  # tiles of 32 px after 2 px of padding
+            tile = grid[2 + 34 * row : 34 * (row + 1), 2 + 34 * col : 34 * (col + 1)]
+            assert np.abs(tile.astype(int) - to_uint8_hwc(img).astype(int)).max() <= 1, (row, col)
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_0000.png", "test.png"]
 
 
 def test_translation_metrics_on_validation_and_test(tmp_path, synth_root, thumbnails):

@@ -7,7 +7,7 @@ Any `LightningModule` (`model.class_path`) trains on the shared
 (`run.root/run.name`: config.yaml, metrics.csv, metrics.json, checkpoints/,
 samples/) and the W&B settings (offline unless configured and asked for). The
 `eval` group configures FID/KID and content scores (`TranslationMetrics`), the
-`samples` group the validation grids (`SampleGrid`). `--ema_decay D` (0 < D < 1;
+`samples` group the validation and test grids (`SampleGrid`). `--ema_decay D` (0 < D < 1;
 default 0: off) keeps an exponential moving average of the weights (Lightning's
 `EMAWeightAveraging`; not in the papers, common GAN practice since Karras et al.
 2018): validation, the test and every checkpoint's `state_dict` (so `cartoonize`)
