@@ -18,7 +18,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger, Logger
 
-from cartoonlab.utils import atomic_write_text, check_name
+from cartoonlab.utils import atomic_write_text, check_name, machine_info
 
 if sys.version_info >= (3, 11):
     from enum import StrEnum
@@ -208,8 +208,9 @@ def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
 class RunRecorder(L.Callback):
     """Writes `metrics.json` (atomically) in the run directory at the end of fit and
     test, and when a run fails: status (finished | diverged | interrupted |
-    failed), epochs, steps, training seconds, images/s, peak GPU memory (on CUDA) and
-    the last metrics.
+    failed), epochs, steps, training seconds, images/s, peak GPU memory (on CUDA), the
+    last metrics and the machine (`machine_info`: CPU, GPUs, versions; of the last
+    process that trained or tested the run).
     Training time and image counts add up across resumed runs (`--ckpt_path`);
     a `fit` that resumes nothing starts a fresh record, even in a reused run
     directory, so no metric of an earlier run (e.g. its test FID) is kept."""
@@ -219,6 +220,7 @@ class RunRecorder(L.Callback):
         self._t0: float | None = None
         self._images, self._batches = 0, 0
         self._prev: dict = {}
+        self.machine = machine_info()
 
     def read(self) -> dict:
         record = read_record(self.path)
@@ -270,6 +272,7 @@ class RunRecorder(L.Callback):
             status=RunStatus(status).value,  # a plain string on disk, one of the vocabulary
             metrics={**data.get("metrics", {}), **metrics},
             seeds=seeds,
+            machine=self.machine,
             **getattr(pl_module, "run_info", {}),
             **extra,
         )

@@ -13,6 +13,7 @@ import math
 import pickle
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
@@ -52,6 +53,7 @@ COLUMNS = [
     *_RUN_FIGURES,
     "epochs",
     "fid_backbone",
+    "machine",
     "error",
     "run_dir",
 ]
@@ -82,6 +84,7 @@ def rows(runs: list[Run]) -> list[dict]:
             "seconds_per_epoch": s["train_seconds"] / epochs if epochs and s.get("train_seconds") else None,
             "epochs": epochs,
             "fid_backbone": s.get("fid_backbone"),
+            "machine": machine_label(s.get("machine")),
             "error": s.get("error"),
             "run_dir": str(r.dir),
         }
@@ -93,6 +96,16 @@ def rows(runs: list[Run]) -> list[dict]:
             )
         out.append(row)
     return out
+
+
+def machine_label(machine: dict | None) -> str | None:
+    """A record's `machine` (`cartoonlab.utils.machine_info`) as one short line."""
+    if not machine:
+        return None
+    where = ", ".join(machine.get("gpus") or []) or (
+        f"{machine.get('cpu')} ({machine.get('cpu_capability')}, {machine.get('threads')} thread(s))"
+    )
+    return f"{where}, torch {machine.get('torch')}"
 
 
 def identity_csv_row(identity: dict) -> dict:
@@ -171,6 +184,16 @@ def tables_markdown(
         f"Data: {data or 'the embedded synthetic dataset (paired ground truth for validation and test)'}.",
         "",
     ]
+    machines = Counter(
+        r["machine"] for r in {r.get("run_dir"): r for r in table_rows}.values() if r.get("machine")
+    )
+    if machines:
+        lines += [
+            "Ran on: "
+            + "; ".join(f"{m} ({n} run(s))" for m, n in machines.most_common())
+            + ". A run repeats its figures to the digit on the same machine, not always on another CPU.",
+            "",
+        ]
     if note:
         lines += [f"> {note}", ""]
     lines += [

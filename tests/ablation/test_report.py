@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix
-from cartoonlab.ablation.report import read_csv, tables_markdown, welch_p, write_csv
+from cartoonlab.ablation.report import machine_label, read_csv, tables_markdown, welch_p, write_csv
 
 EXP = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -67,6 +67,23 @@ def test_tables_from_a_hand_made_csv(tmp_path):
     assert "75.2 ± 0.8 (8)" in cartoon, "best validation FID and its epoch"
     assert "Welch" in md and "embedded synthetic dataset" in md
     assert "Data: /my/photos." in tables_markdown(m, back, identity=identity, data="/my/photos")
+    assert "Ran on" not in md, "rows without a machine (records older than the field) say nothing"
+
+
+def test_the_tables_say_which_machines_ran_the_runs(tmp_path):
+    m = Matrix.load(EXP / "ablation.yaml", "quick", tables=["T1"])
+    epyc = machine_label({"cpu": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "torch": "2.9.0"})
+    h100 = machine_label({"cpu": "Xeon", "gpus": ["NVIDIA H100"], "torch": "2.9.0"})
+    assert (epyc, h100) == ("AMD EPYC (AVX512, 1 thread(s)), torch 2.9.0", "NVIDIA H100, torch 2.9.0")
+    rows = [
+        {**row("cyclegan", 0, 100.0), "run_dir": "a", "machine": epyc},
+        {**row("cyclegan", 1, 102.0), "run_dir": "b", "machine": epyc},
+        {**row("cartoongan", 0, 80.0), "run_dir": "c", "machine": h100},
+    ]
+    write_csv(rows, tmp_path / "a.csv")
+    back = read_csv(tmp_path / "a.csv")
+    assert [r["machine"] for r in back] == [epyc, epyc, h100]
+    assert f"Ran on: {epyc} (2 run(s)); {h100} (1 run(s))." in tables_markdown(m, back)
 
 
 def test_welch_needs_two_seeds_and_flags_noise_as_noise():

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from cartoonlab.cli import EXIT_FAILED, EXIT_USER, main
@@ -76,6 +77,7 @@ def test_every_recipe_trains(recipe, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "finished" and metrics["epochs"] == 2
     assert metrics["images_per_second"] > 0 and "val/g_" in " ".join(metrics["metrics"])
+    assert metrics["machine"]["torch"] == torch.__version__ and metrics["machine"]["cpu"] not in ("", None)
     assert (run / "config.yaml").exists() and (run / "checkpoints" / "last.ckpt").exists()
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_0000.png", "epoch_0001.png"]
 
