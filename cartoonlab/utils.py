@@ -81,23 +81,43 @@ def die_with_parent() -> None:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else `platform.processor()`), or "unknown"."""
+    """The CPU's model name with its family and model numbers (/proc/cpuinfo on Linux; a
+    virtual machine's name alone, e.g. "AMD EPYC", can hide different chips), else
+    `platform.processor()`, or "unknown"."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if not key.strip():  # the first processor's block ends
+                break
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    if "model name" not in fields:
+        return platform.processor() or "unknown"
+    numbers = [f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields]
+    return f"{fields['model name']} ({', '.join(numbers)})" if numbers else fields["model name"]
+
+
+MACHINE_PACKAGES = (
+    "lightning",
+    "torchmetrics",
+    "torchvision",
+    "numpy",
+    "opencv-python-headless",
+    "albumentations",
+    "kornia",
+    "timm",
+)
 
 
 def machine_info() -> dict:
     """What a run's figures depend on besides its code, config and seeds: the same run gives
     the same figures to the digit on one machine, but not always on another CPU (whose
     kernels round differently), so every record says where it ran."""
-    import lightning
+    from importlib import metadata
+
     import torch
-    import torchmetrics
 
     info = {
         "cpu": cpu_model(),
@@ -105,9 +125,12 @@ def machine_info() -> dict:
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
     }
+    for package in MACHINE_PACKAGES:  # what the figures can depend on (data, augmentation, networks)
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = None
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

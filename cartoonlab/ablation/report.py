@@ -103,7 +103,7 @@ def machine_label(machine: dict | None) -> str | None:
     if not machine:
         return None
     where = ", ".join(machine.get("gpus") or []) or (
-        f"{machine.get('cpu')} ({machine.get('cpu_capability')}, {machine.get('threads')} thread(s))"
+        f"{machine.get('cpu')}, {machine.get('cpu_capability')}, {machine.get('threads')} thread(s)"
     )
     return f"{where}, torch {machine.get('torch')}"
 

@@ -74,7 +74,7 @@ def test_the_tables_say_which_machines_ran_the_runs(tmp_path):
     m = Matrix.load(EXP / "ablation.yaml", "quick", tables=["T1"])
     epyc = machine_label({"cpu": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "torch": "2.9.0"})
     h100 = machine_label({"cpu": "Xeon", "gpus": ["NVIDIA H100"], "torch": "2.9.0"})
-    assert (epyc, h100) == ("AMD EPYC (AVX512, 1 thread(s)), torch 2.9.0", "NVIDIA H100, torch 2.9.0")
+    assert (epyc, h100) == ("AMD EPYC, AVX512, 1 thread(s), torch 2.9.0", "NVIDIA H100, torch 2.9.0")
     rows = [
         {**row("cyclegan", 0, 100.0), "run_dir": "a", "machine": epyc},
         {**row("cyclegan", 1, 102.0), "run_dir": "b", "machine": epyc},
