@@ -116,8 +116,13 @@ class RunConfig:
         wandb: "offline" (default: writes `root/name/wandb/offline-run-*`, never
             touches the network), "online" (only if W&B credentials are
             configured; else falls back to offline with a warning), "disabled".
-        test_after_fit: run `test` on the final weights at the end of `fit`
-            (one process for a whole ablation cell).
+        test_after_fit: run `test` at the end of `fit` (one process for a whole ablation
+            cell), on the checkpoint chosen on validation (`checkpoints/best.ckpt`, see
+            `TranslationMetrics`), else on the final weights.
+        overwrite: let a `fit` without `--ckpt_path` start afresh in a run directory that
+            already holds checkpoints, replacing them and the earlier run's metrics.csv
+            and metrics.json. Without it such a fit is refused (`check_fresh_fit`), so
+            repeating a command never throws away a trained run.
     """
 
     name: str = "run"
@@ -127,6 +132,7 @@ class RunConfig:
     tags: list[str] = field(default_factory=list)
     wandb: Literal["offline", "online", "disabled"] = "offline"
     test_after_fit: bool = False
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name, "run.name")
@@ -134,6 +140,18 @@ class RunConfig:
     @property
     def dir(self) -> Path:
         return Path(self.root) / self.name
+
+    def check_fresh_fit(self) -> None:
+        """Refuse a fit that resumes nothing into a run directory holding checkpoints,
+        unless `overwrite`: it would replace a trained run's weights and record."""
+        folder = self.dir / "checkpoints"
+        found = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
+        if found and not self.overwrite:
+            raise ValueError(
+                f"{folder} already holds a trained run ({', '.join(found)}): resume it with "
+                "--ckpt_path last, choose another --run.name, or pass --run.overwrite true to "
+                "replace it"
+            )
 
 
 def _wandb_credentials() -> bool:
@@ -212,8 +230,8 @@ class RunRecorder(L.Callback):
     last metrics and the machine (`machine_info`: CPU, GPUs, versions; of the last
     process that trained or tested the run).
     Training time and image counts add up across resumed runs (`--ckpt_path`);
-    a `fit` that resumes nothing starts a fresh record, even in a reused run
-    directory, so no metric of an earlier run (e.g. its test FID) is kept."""
+    a `fit` that resumes nothing (into a new directory, or with `run.overwrite`) starts a
+    fresh record, so no metric of an earlier run (e.g. its test FID) is kept."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / "metrics.json"

@@ -226,7 +226,8 @@ def test_the_test_after_fit_scores_the_checkpoint_chosen_on_validation(tmp_path,
     assert not all(torch.equal(v, last[f"G.{k}"]) for k, v in weights.items()), "not the last epoch's"
     assert "test/fid_cartoon" in metrics["metrics"] and metrics["status"] == "finished"
 
-    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--eval.every_n_epochs=0"])
+    overwrite = ["--trainer.max_epochs=1", "--eval.every_n_epochs=0", "--run.overwrite=true"]
+    run_ok([*fit_args("cyclegan", tmp_path), *overwrite])
     assert not (run / "checkpoints" / "best.ckpt").exists(), (
         "a fresh run in a reused folder drops the old best"
     )

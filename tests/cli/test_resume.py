@@ -1,4 +1,5 @@
-"""Killed runs resume from their last finished epoch, checkpoints never run code, reused names start fresh."""
+"""Killed runs resume from their last finished epoch, checkpoints never run code, reused names
+are refused unless --run.overwrite (then they start fresh)."""
 
 import json
 import os
@@ -9,6 +10,8 @@ import time
 
 import pytest
 import torch
+
+from cartoonlab.cli import EXIT_USER, main
 
 from .test_fit import fit_args, run_ok
 
@@ -97,7 +100,7 @@ def test_malicious_checkpoint_is_refused_with_a_clear_error(ckpt_path, tmp_path)
     assert "Unsupported global" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
 
 
-def test_reused_run_name_without_ckpt_path_starts_a_fresh_record(tmp_path):
+def test_reused_run_name_is_refused_unless_overwrite_and_then_starts_a_fresh_record(tmp_path, capsys):
     run = tmp_path / "run"
     run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])
     old = json.loads((run / "metrics.json").read_text())
@@ -105,8 +108,20 @@ def test_reused_run_name_without_ckpt_path_starts_a_fresh_record(tmp_path):
     old["metrics"]["test/fid_cartoon"] = 123.0
     old["fid_images"] = {"cartoon_reference": 8}
     (run / "metrics.json").write_text(json.dumps(old))
+    kept = {
+        p: p.read_bytes()
+        for p in [run / "metrics.json", run / "metrics.csv", run / "checkpoints" / "last.ckpt"]
+    }
 
-    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"])
+    capsys.readouterr()
+    assert main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1"]) == EXIT_USER
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1 and "already holds a trained run (last.ckpt)" in err[0] and "--ckpt_path last" in err[0]
+    )
+    assert {p: p.read_bytes() for p in kept} == kept, "a refused fit touches nothing"
+
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--run.overwrite=true"])
     new = json.loads((run / "metrics.json").read_text())
     assert new["status"] == "finished" and new["epochs"] == 1
     assert "test/fid_cartoon" not in new["metrics"] and "fid_images" not in new, "old run's results kept"
