@@ -95,8 +95,7 @@ class CartoonLabCLI(LightningCLI):
                 "without one it would translate with an untrained generator"
             )
         if self.subcommand == "fit" and not cfg.get("ckpt_path"):
-            run = cfg.get("run")
-            RunConfig(name=run.name, root=run.root, overwrite=run.overwrite).check_fresh_fit()
+            RunConfig(**cfg.run.as_dict()).check_fresh_fit()
         trainer = cfg.get("trainer") if cfg is not None else None
         model = cfg.get("model") if cfg is not None else None
         if (
