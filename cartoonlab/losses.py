@@ -165,9 +165,10 @@ class ImagePool:
         if self.size == 0:
             return images
         out = []
-        for img in images.detach():
+        finite = torch.isfinite(images.detach().flatten(1)).all(1).tolist()  # one device sync
+        for img, ok in zip(images.detach(), finite):
             img = img.unsqueeze(0)
-            if not torch.isfinite(img).all():
+            if not ok:
                 out.append(img)
             elif len(self.images) < self.size:
                 self.images.append(img.clone())
