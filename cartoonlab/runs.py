@@ -119,10 +119,11 @@ class RunConfig:
         test_after_fit: run `test` at the end of `fit` (one process for a whole ablation
             cell), on the checkpoint chosen on validation (`checkpoints/best.ckpt`, see
             `TranslationMetrics`), else on the final weights.
-        overwrite: let a `fit` without `--ckpt_path` start afresh in a run directory that
-            already holds checkpoints, replacing them and the earlier run's metrics.csv
-            and metrics.json. Without it such a fit is refused (`check_fresh_fit`), so
-            repeating a command never throws away a trained run.
+        overwrite: let a `fit` that resumes nothing (no `--ckpt_path`, or `last` with no
+            `last.ckpt`) start afresh in a run directory that already holds checkpoints,
+            replacing them and the earlier run's metrics.csv and metrics.json. Without it
+            such a fit is refused (`check_fresh_fit`), so repeating a command never throws
+            away a trained run.
     """
 
     name: str = "run"
@@ -140,6 +141,11 @@ class RunConfig:
     @property
     def dir(self) -> Path:
         return Path(self.root) / self.name
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """What `--ckpt_path last` resumes (`checkpointing.LastCheckpoint` writes it every epoch)."""
+        return self.dir / "checkpoints" / "last.ckpt"
 
     def check_fresh_fit(self) -> None:
         """Refuse a fit that resumes nothing into a run directory holding checkpoints,

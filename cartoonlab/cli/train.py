@@ -94,8 +94,11 @@ class CartoonLabCLI(LightningCLI):
                 "RUN/checkpoints/last.ckpt, or `last` with the run's --run.name); "
                 "without one it would translate with an untrained generator"
             )
-        if self.subcommand == "fit" and not cfg.get("ckpt_path"):
-            RunConfig(**cfg.run.as_dict()).check_fresh_fit()
+        if self.subcommand == "fit":
+            run = RunConfig(**cfg.run.as_dict())
+            # `last` with no last.ckpt is a fresh start too (Lightning warns and trains from scratch)
+            if not cfg.get("ckpt_path") or (cfg.ckpt_path == "last" and not run.last_checkpoint.is_file()):
+                run.check_fresh_fit()
         trainer = cfg.get("trainer") if cfg is not None else None
         model = cfg.get("model") if cfg is not None else None
         if (

@@ -127,3 +127,19 @@ def test_reused_run_name_is_refused_unless_overwrite_and_then_starts_a_fresh_rec
     assert "test/fid_cartoon" not in new["metrics"] and "fid_images" not in new, "old run's results kept"
     assert new["train_images"] == old["train_images"], "counts start again, not added to the old run's"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"], "not last-v1.ckpt"
+
+
+def test_ckpt_path_last_without_last_ckpt_is_a_fresh_fit_and_spares_a_best_ckpt(tmp_path, capsys):
+    ckpts = tmp_path / "run" / "checkpoints"
+    # nothing to resume in a new run folder: a fresh start, as Lightning does
+    run_ok([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--ckpt_path=last"])
+    assert (ckpts / "last.ckpt").is_file()
+    (ckpts / "last.ckpt").rename(ckpts / "best.ckpt")  # e.g. last.ckpt deleted by hand
+    best = (ckpts / "best.ckpt").read_bytes()
+
+    capsys.readouterr()
+    assert main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--ckpt_path=last"]) == EXIT_USER
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a trained run (best.ckpt)" in err[0], err
+    assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt"]
+    assert (ckpts / "best.ckpt").read_bytes() == best, "a refused fit touches nothing"
