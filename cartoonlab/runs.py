@@ -153,9 +153,10 @@ class RunConfig:
         folder = self.dir / "checkpoints"
         found = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
         if found and not self.overwrite:
+            resume = "last" if self.last_checkpoint.is_file() else folder / found[0]
             raise ValueError(
                 f"{folder} already holds a trained run ({', '.join(found)}): resume it with "
-                "--ckpt_path last, choose another --run.name, or pass --run.overwrite true to "
+                f"--ckpt_path {resume}, choose another --run.name, or pass --run.overwrite true to "
                 "replace it"
             )
 

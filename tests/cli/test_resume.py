@@ -141,5 +141,6 @@ def test_ckpt_path_last_without_last_ckpt_is_a_fresh_fit_and_spares_a_best_ckpt(
     assert main([*fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1", "--ckpt_path=last"]) == EXIT_USER
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a trained run (best.ckpt)" in err[0], err
+    assert f"resume it with --ckpt_path {ckpts / 'best.ckpt'}," in err[0], "not `last`: there is none"
     assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt"]
     assert (ckpts / "best.ckpt").read_bytes() == best, "a refused fit touches nothing"
