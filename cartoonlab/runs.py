@@ -150,7 +150,7 @@ class RunConfig:
     def check_fresh_fit(self) -> None:
         """Refuse a fit that resumes nothing into a run directory holding checkpoints,
         unless `overwrite`: it would replace a trained run's weights and record."""
-        folder = self.dir / "checkpoints"
+        folder = self.last_checkpoint.parent
         found = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
         if found and not self.overwrite:
             resume = "last" if self.last_checkpoint.is_file() else folder / found[0]
