@@ -7,15 +7,17 @@ STAMP  := $(VENV)/.installed
 # make ablation variables: PROFILE=quick|standard|real|paper  DATA=<CycleGAN-layout dir>  SEEDS="0 1 2"
 # (default PROFILE: quick; with DATA, real on a CPU and paper with GPUS)
 # CELLS="cyclegan cartoongan"  TABLES="T1 T3"  GPUS="0 1 2 3"  JOBS=<parallel CPU runs>
+# OUT=<results folder> (default results/$(PROFILE); OUT=docs/results/standard continues the committed run)
 DATA    ?=
 GPUS    ?=
 PROFILE ?= $(if $(DATA),$(if $(GPUS),paper,real),quick)
 SEEDS   ?=
 CELLS   ?=
 TABLES  ?=
+OUT     ?=
 JOBS    ?= 2
 ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS),--seeds "$(SEEDS)") \
-	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)")
+	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)") $(if $(OUT),--out "$(OUT)")
 
 .DEFAULT_GOAL := help
 .PHONY: help venv ablation ablation-status ablation-report test test-all lint typecheck format clean

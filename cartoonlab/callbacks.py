@@ -17,6 +17,7 @@ from cartoonlab.data.batches import EvalBatch
 from cartoonlab.data.folders import write_image
 from cartoonlab.data.transforms import to_uint8_hwc
 from cartoonlab.metrics.backbone import FidBackbone
+from cartoonlab.utils import atomic_write_text
 
 
 class TranslationMetrics(L.Callback):
@@ -77,7 +78,7 @@ class TranslationMetrics(L.Callback):
                 self.backbone_name
             )
             refs = ("cartoon", "photo") if stage == "test" else ("cartoon",)
-            self.scores[stage] = TranslationScores(backbone, refs)
+            self.scores[stage] = TranslationScores(backbone, refs, per_image=stage == "test")
         return self.scores[stage]
 
     def _start(self, trainer, pl_module, stage: str) -> None:
@@ -159,6 +160,32 @@ class TranslationMetrics(L.Callback):
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
         self._end(trainer, pl_module, "test")
+        if self._active and trainer.is_global_zero:
+            self._write_per_image(trainer, Path(trainer.log_dir or trainer.default_root_dir))
+
+    IMAGES, FEATURES = "test_images.csv", "test_features.npy"
+
+    def _write_per_image(self, trainer, out: Path) -> None:
+        """`test_images.csv`: each test photo's content scores (one row per photo file
+        name, so that runs pair up per image); `test_features.npy`: the translations'
+        Inception features `[N, 2048]` float32 in the same order (FID of resampled test
+        sets). Both written atomically."""
+        import csv
+        import io
+
+        import numpy as np
+
+        index, cols, feats = self.scores["test"].per_image_scores()
+        files = getattr(trainer.datamodule, "files", {}).get("photo_test") or []
+        names = [Path(files[i]).name if i < len(files) else str(i) for i in index]
+        text = io.StringIO()
+        w = csv.writer(text)
+        w.writerow(["image", *cols])
+        w.writerows([n, *(f"{cols[k][j]:.6g}" for k in cols)] for j, n in enumerate(names))
+        atomic_write_text(out / self.IMAGES, text.getvalue())
+        buf = io.BytesIO()
+        np.save(buf, feats.numpy().astype(np.float32))
+        atomic_write_text(out / self.FEATURES, buf.getvalue())
 
     def state_dict(self) -> dict:
         return {"best": self.best}

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old or the new file, never half.
+def atomic_write_text(path: str | Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to `path` so that readers see the old or the new file, never half.
     The file gets the mode a plain `open()` would give it (0666 less the umask), not
     `mkstemp`'s private 0600, so a shared results folder stays readable."""
     path = Path(path)
@@ -20,7 +20,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -61,6 +61,13 @@ def _checked(spec, path: Path) -> dict:
         need(isinstance(table["cells"], list), f"tables.{name}.cells", "must be a list")
     for name, prof in spec["profiles"].items():
         need(isinstance(prof, dict), f"profiles.{name}", "must be a mapping")
+        untestable = prof.get("untestable") or {}
+        need(
+            isinstance(untestable, dict)
+            and all(c in spec["cells"] and isinstance(why, str) and why for c, why in untestable.items()),
+            f"profiles.{name}.untestable",
+            "must map cell names to the reason they cannot be tested",
+        )
         seeds = prof.get("seeds")
         need(
             isinstance(seeds, list) and all(isinstance(x, int) for x in seeds),
@@ -147,11 +154,17 @@ class Matrix:
             root,
         )
 
-    def cell_names(self) -> list[str]:
+    @property
+    def untestable(self) -> dict[str, str]:
+        """Cells that cannot test their hypothesis under this profile (the profile's
+        `untestable`: cell -> why): not run; their rows say why."""
+        return dict(self.profile_spec.get("untestable") or {})
+
+    def cell_names(self, include_untestable: bool = False) -> list[str]:
         seen: dict[str, None] = {}
         for t in self.tables.values():
             seen.update(dict.fromkeys(t.cells))
-        return list(seen)
+        return [c for c in seen if include_untestable or c not in self.untestable]
 
     def runs(self, out: Path, data: str | None = None) -> list[Run]:
         """Every (cell, seed) once, however many tables share the cell. A cell the

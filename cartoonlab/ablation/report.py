@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from cartoonlab.ablation.matrix import Matrix, Run
+from cartoonlab.ablation.matrix import Matrix, Run, _files
 from cartoonlab.ablation.runner import run_state
 from cartoonlab.runs import RunStatus, is_done, scored_checkpoint
 from cartoonlab.utils import atomic_write_text, save_figure
@@ -163,11 +163,11 @@ def welch_p(a: list[float], b: list[float]) -> float | None:
 
 
 def hypothesis(matrix: Matrix, cell: str) -> str:
-    """The first comment line of the cell's delta YAML."""
-    delta = matrix.cells[cell].get("delta")
+    """The first comment line of the cell's (last) delta YAML."""
+    delta = _files(matrix.cells[cell].get("delta"))
     if not delta:
         return matrix.cells[cell].get("note", "baseline recipe")
-    for line in (matrix.root / delta).read_text().splitlines():
+    for line in (matrix.root / delta[-1]).read_text().splitlines():
         if line.startswith("#"):
             return line.lstrip("# ").strip()
     return ""

@@ -70,7 +70,10 @@ class UnpairedImageDataModule(L.LightningDataModule):
       - `root` in CycleGAN layout: `trainA/` photos, `trainB/` cartoons,
         optional `valA/`, `valB/`, `testA/`, `testB/`;
       - neither: the embedded synthetic dataset, generated on first use under
-        `$CARTOONLAB_CACHE/synthetic` (`synthetic_n` images per domain).
+        `$CARTOONLAB_CACHE/synthetic` (`synthetic_n` training images per domain;
+        `synthetic_test_n` paired test scenes, default a tenth of `synthetic_n`: held-out
+        images are free, and a larger test split makes differences between cells
+        measurable; the training and validation scenes do not depend on it).
     Three disjoint splits: train, validation (model selection, `val/*`) and test
     (the reported figures, `test/*`). A domain without a test folder holds out
     `holdout_percent` of its files for test, one without a val folder another
@@ -113,6 +116,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
         val_images: int | None = None,
         synthetic_n: int = 1000,
         synthetic_size: int = 128,
+        synthetic_test_n: int | None = None,
     ) -> None:
         super().__init__()
         least = {
@@ -125,6 +129,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
             "val_images": 1,
             "synthetic_n": 1,
             "synthetic_size": 8,
+            "synthetic_test_n": 2,
         }
         for name, low in least.items():
             value = locals()[name]
@@ -139,7 +144,8 @@ class UnpairedImageDataModule(L.LightningDataModule):
         self.synthetic = root is None and photo_dir is None and cartoon_dir is None
         self._optional_tests: set[str] = set()
         if self.synthetic:
-            root = str(cache_dir() / "synthetic" / f"v2-n{synthetic_n}-s{synthetic_size}-seed0")
+            tests = f"-t{synthetic_test_n}" if synthetic_test_n is not None else ""
+            root = str(cache_dir() / "synthetic" / f"v2-n{synthetic_n}-s{synthetic_size}-seed0{tests}")
         given = {
             "photo": photo_dir,
             "cartoon": cartoon_dir,
@@ -180,7 +186,14 @@ class UnpairedImageDataModule(L.LightningDataModule):
             # write aside, then rename: parallel runs never see a half-written dataset
             tmp = f"{self.root}.tmp-{os.getpid()}"
             try:
-                write_dataset(tmp, n=self.hparams.synthetic_n, size=self.hparams.synthetic_size)
+                n = self.hparams.synthetic_n
+                write_dataset(
+                    tmp,
+                    n=n,
+                    size=self.hparams.synthetic_size,
+                    n_test=self.hparams.synthetic_test_n,
+                    n_val=max(8, n // 10),  # the validation scenes stay those of the default split
+                )
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise

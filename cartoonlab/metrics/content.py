@@ -165,20 +165,34 @@ class ContentMetrics(Metric):
                 raise ValueError(f"`{name}` must be [B, D] with B = {b}, got {tuple(f.shape)}")
         if b == 0:
             return
+        for group, values in self.values(fake, photo, truth, fake_feats, photo_feats, truth_feats).items():
+            self._add(group, **values)
+
+    @staticmethod
+    def values(
+        fake: torch.Tensor,
+        photo: torch.Tensor,
+        truth: torch.Tensor | None = None,
+        fake_feats: torch.Tensor | None = None,
+        photo_feats: torch.Tensor | None = None,
+        truth_feats: torch.Tensor | None = None,
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        """Per-image values `[B]` by group (the keys of `compute()`), unchecked: `update`
+        checks its arguments and adds these up; a caller may keep them per image."""
         fake_u, photo_u = _unit(fake), _unit(photo)
-        self._add("photo", ssim_photo=ssim(fake_u, photo_u), psnr_photo=psnr(fake_u, photo_u))
+        out = {"photo": {"ssim_photo": ssim(fake_u, photo_u), "psnr_photo": psnr(fake_u, photo_u)}}
         if fake_feats is not None and photo_feats is not None:
-            self._add("perc_photo", perc_photo=cosine_distance(fake_feats, photo_feats))
+            out["perc_photo"] = {"perc_photo": cosine_distance(fake_feats, photo_feats)}
         if truth is not None:
             truth_u = _unit(truth)
-            self._add(
-                "truth",
-                ssim_truth=ssim(fake_u, truth_u),
-                psnr_truth=psnr(fake_u, truth_u),
-                l1_truth=(fake_u - truth_u).abs().flatten(1).mean(1),
-            )
+            out["truth"] = {
+                "ssim_truth": ssim(fake_u, truth_u),
+                "psnr_truth": psnr(fake_u, truth_u),
+                "l1_truth": (fake_u - truth_u).abs().flatten(1).mean(1),
+            }
             if fake_feats is not None and truth_feats is not None:
-                self._add("perc_truth", perc_truth=cosine_distance(fake_feats, truth_feats))
+                out["perc_truth"] = {"perc_truth": cosine_distance(fake_feats, truth_feats)}
+        return out
 
     def compute(self) -> dict[str, float | int]:
         counts = {g: int(getattr(self, f"n_{g}")) for g in _GROUPS}

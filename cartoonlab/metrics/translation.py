@@ -22,16 +22,29 @@ from cartoonlab.metrics.features import reference_features, to_uint8_tensor
 from cartoonlab.metrics.fid import FIDKID
 
 
+PER_IMAGE = ("ssim_photo", "psnr_photo", "perc_photo", "ssim_truth", "psnr_truth", "l1_truth", "perc_truth")
+
+
 class TranslationScores:
     """FID/KID against reference sets plus content metrics, for one split.
 
     Args:
         backbone: the Inception feature network (`load_backbone`).
         references: held-out sets to compute FID/KID against ("cartoon", "photo").
+        per_image: also keep every image's content scores and Inception features
+            (`per_image_scores`), for statistics paired per image across runs and for
+            resampling the split (the ablation report's confidence intervals).
     """
 
-    def __init__(self, backbone: InceptionFeatures, references: tuple[str, ...] = ("cartoon",)) -> None:
+    def __init__(
+        self,
+        backbone: InceptionFeatures,
+        references: tuple[str, ...] = ("cartoon",),
+        per_image: bool = False,
+    ) -> None:
         self.backbone = backbone
+        self.per_image = per_image
+        self._rows: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # index -> (scores [K], features)
         self.fid = {ref: FIDKID() for ref in references}
         for m in self.fid.values():  # features are all-gathered in `update`: no metric sync
             for metric in (m.fid, m.kid):
@@ -53,11 +66,23 @@ class TranslationScores:
                 )
                 m.set_reference(feats.to(device))
                 self.counts[f"{ref}_reference"] = len(feats)
+        # the photos' and true cartoons' features for the content scores, from the same disk
+        # cache (the same files and size give the same features as their eval batches)
+        photos = datamodule.files[f"photo_{split}"]
+        pairs = [("photo", photos, photos)]
+        truths = datamodule.truths(split) if hasattr(datamodule, "truths") else None
+        if truths is not None:
+            pairs.append(("truth", truths, photos))
+        for kind, files, keys in pairs:
+            if any(f"{kind}|{p}" not in self._feats for p in keys):
+                feats = reference_features(self.backbone, files, size, device=device).to(device)
+                self._feats.update({f"{kind}|{p}": f for p, f in zip(keys, feats)})
 
     def reset(self) -> None:
         for m in self.fid.values():
             m.reset()
         self.content.reset()
+        self._rows = {}
 
     @torch.no_grad()
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,14 +113,44 @@ class TranslationScores:
         paths = [p for p, v in zip(batch["photo_path"], valid.tolist()) if v]
         photo, fakes, feats = batch["photo"][valid].float(), fakes[valid], feats[valid]
         truth = batch["truth"][valid].float() if "truth" in batch else None
-        self.content.update(
-            fakes,
-            photo,
-            truth,
+        args = dict(
             fake_feats=feats,
             photo_feats=self._cached("photo", photo, paths),
             truth_feats=None if truth is None else self._cached("truth", truth, paths),
         )
+        self.content.update(fakes, photo, truth, **args)
+        if self.per_image:
+            self._keep(batch["index"][valid], self.content.values(fakes, photo, truth, **args), feats, gather)
+
+    def _keep(self, index: torch.Tensor, values: dict, feats: torch.Tensor, gather) -> None:
+        """Each image's scores (`PER_IMAGE` order, NaN where absent) and features, by
+        dataset index; under DDP gathered from every rank."""
+        flat = {k: v for group in values.values() for k, v in group.items()}
+        nan = torch.full_like(index, float("nan"), dtype=torch.float32)
+        scores = torch.stack([flat.get(k, nan).float() for k in PER_IMAGE], dim=1)
+        index = index.to(scores.device)
+        if gather is not None:  # ranks may hold different counts: pad to the batch, mark padding -1
+            n = torch.tensor(len(index), device=scores.device)
+            b = int(gather(n).max())
+            pad = b - len(index)
+            index = torch.cat([index, index.new_full((pad,), -1)])
+            scores = torch.cat([scores, scores.new_zeros(pad, scores.shape[1])])
+            feats = torch.cat([feats, feats.new_zeros(pad, feats.shape[1])])
+            index, scores, feats = (gather(t).reshape(-1, *t.shape[1:]) for t in (index, scores, feats))
+        for i, s, f in zip(index.tolist(), scores.cpu(), feats.float().cpu()):
+            if i >= 0:
+                self._rows[i] = (s, f)
+
+    def per_image_scores(self) -> tuple[list[int], dict[str, list[float]], torch.Tensor]:
+        """Dataset indices (sorted), {score: per-image values} (`PER_IMAGE`, the keys seen)
+        and the translations' Inception features `[N, 2048]`, of the images kept
+        since `reset` (`per_image=True`)."""
+        order = sorted(self._rows)
+        if not order:
+            return [], {}, torch.empty(0, self.backbone.num_features)
+        scores = torch.stack([self._rows[i][0] for i in order])
+        cols = {k: scores[:, j].tolist() for j, k in enumerate(PER_IMAGE) if not scores[:, j].isnan().all()}
+        return order, cols, torch.stack([self._rows[i][1] for i in order])
 
     def compute(self) -> dict[str, float]:
         out: dict[str, float] = {}
