@@ -1,6 +1,7 @@
 """Evaluation callbacks: sample grids and the two-axis scores, with a small stand-in
 for Inception (a fixed random projection of 8x8 colour thumbnails; same interface)."""
 
+import csv
 import json
 
 import numpy as np
@@ -90,6 +91,17 @@ def test_translation_metrics_on_validation_and_test(tmp_path, synth_root, thumbn
     for k in ("fid_cartoon", "kid_cartoon", "fid_photo", "kid_photo", "kid_std_cartoon", "l1_truth"):
         assert f"test/{k}" in t.logged_metrics, k
     assert cb.state_dict()["best"] == cb.best, "the best epoch survives a resume"
+    # per test image, for statistics paired across runs: the rows average to the logged means
+    with open(tmp_path / TranslationMetrics.IMAGES, newline="") as f:
+        per_image = list(csv.DictReader(f))
+    photos = tiny_data(synth_root)
+    photos.setup("test")
+    assert [r["image"] for r in per_image] == [p.name for p in photos.files["photo_test"]]
+    for k in ("l1_truth", "ssim_truth", "ssim_photo", "perc_photo"):
+        mean = np.mean([float(r[k]) for r in per_image])
+        assert mean == pytest.approx(t.logged_metrics[f"test/{k}"].item(), rel=1e-4), k
+    feats = np.load(tmp_path / TranslationMetrics.FEATURES)
+    assert feats.shape == (len(per_image), 2048) and np.isfinite(feats).all()
 
 
 def test_identity_is_perfectly_faithful_and_a_constant_is_not(synth_root):

@@ -149,9 +149,7 @@ def unexplained(cell_cfg: dict, base_cfg: dict, allowed: set[str]) -> dict[str, 
         for k, (old, new) in diff.items()
         if k.endswith("class_path") and k in allowed and not _related(old, new)
     ]
-    return {
-        k: v for k, v in diff.items() if k not in allowed and not any(k.startswith(p) for p in swapped)
-    }
+    return {k: v for k, v in diff.items() if k not in allowed and not any(k.startswith(p) for p in swapped)}
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The "identity" row: untranslated test photos scored like a cell, and the test photos
-that the sample grids show. Both read one DataModule, built once (`datamodule_of`) from
+"""The rows that frame every table: untranslated test photos ("identity") and their
+true cartoons ("ground truth") scored like a cell, and the test photos that the sample
+grids show. Both read one DataModule, built once (`datamodule_of`) from
 the data settings of a finished run's config."""
 
 from __future__ import annotations
@@ -38,22 +39,24 @@ def datamodule_of(runs: list[Run]):
     return None
 
 
-def identity_row(dm, backbone: FidBackbone = "auto") -> dict | None:
-    """Every test score of the untranslated photos (fakes = photos) of `dm`
-    (`datamodule_of`; None: no row), computed by the same `TranslationScores` as the
-    runs' own test figures: the row to beat on style, perfect on fidelity to the input."""
+def identity_row(dm, backbone: FidBackbone = "auto", source: str = "photo") -> dict | None:
+    """Every test score of `dm`'s (`datamodule_of`; None: no row) untranslated photos
+    (`source="photo"`: the row to beat on style, perfect on fidelity to the input) or, on
+    paired data, of their true cartoons (`"truth"`: the ground-truth row, what a perfect
+    translation scores; its FID/KID are 0 since the true cartoons are the reference set),
+    computed by the same `TranslationScores` as the runs' own test figures."""
     import torch
 
     from cartoonlab.metrics import load_backbone
     from cartoonlab.metrics.translation import TranslationScores
 
-    if dm is None:
+    if dm is None or (source == "truth" and dm.truths("test") is None):
         return None
     scores = TranslationScores(load_backbone(backbone), ("cartoon", "photo"))
     scores.load_references(dm, "test")
     with torch.no_grad():
         for batch in dm.test_dataloader():
-            scores.update(batch["photo"], batch)
+            scores.update(source, batch)
     return scores.compute()
 
 
@@ -61,3 +64,16 @@ def reference_photos(dm) -> tuple[list[Path], list[Path] | None, int]:
     """The test photos of `dm` (`datamodule_of`; None: none), their true cartoons on paired
     data (else None), and the image size."""
     return (dm.files["photo_test"], dm.truths("test"), dm.hparams.image_size) if dm else ([], None, 0)
+
+
+def test_reference_features(dm, backbone: FidBackbone = "auto"):
+    """The test cartoons' Inception features `[N, 2048]` as a numpy array (the disk cache
+    the runs filled), in the order of the test photos' true cartoons; None without paired
+    test data."""
+    from cartoonlab.metrics import load_backbone
+    from cartoonlab.metrics.features import reference_features
+
+    truths = dm.truths("test") if dm is not None else None
+    if not truths:
+        return None
+    return reference_features(load_backbone(backbone), truths, dm.hparams.image_size).numpy()

@@ -108,15 +108,35 @@ def machine_label(machine: dict | None) -> str | None:
     return f"{where}, torch {machine.get('torch')}"
 
 
-def identity_csv_row(identity: dict) -> dict:
-    """The identity row in `ablation.csv`'s columns (cell "identity", no seed)."""
+def identity_csv_row(identity: dict, cell: str = "identity") -> dict:
+    """A framing row (`ablation.identity.identity_row`) in `ablation.csv`'s columns (cell
+    "identity" or "ground truth", no seed)."""
     return {
         "table": "all",
-        "cell": "identity",
+        "cell": cell,
         "seed": None,
         "status": RunStatus.FINISHED.value,
         **{k: identity.get(v.removeprefix("test/")) for k, v in METRICS.items()},
     }
+
+
+COMMITTED = "docs/results/standard"  # the standard profile's outcome, committed with the code
+LOCAL = ("results/standard", "results/quick")  # `make ablation`'s own, preferred when present
+
+
+def results_folder(repo: Path, given: str | None = None) -> Path:
+    """The results a reader compares: `given` (e.g. $CARTOONLAB_RESULTS), else the first of
+    the repository's own `make ablation` results, else the committed ones (so a fresh clone
+    has something to show)."""
+    if given:
+        return Path(given)
+    for rel in (*LOCAL, COMMITTED):
+        if (repo / rel / "ablation.csv").is_file():
+            return repo / rel
+    raise FileNotFoundError(
+        f"no ablation results under {repo}: run `make ablation` (or set CARTOONLAB_RESULTS to a "
+        f"results folder); a clone normally has the committed ones in {COMMITTED}"
+    )
 
 
 def write_csv(table_rows: list[dict], path: Path) -> None:
@@ -153,15 +173,6 @@ def _fmt(vals: list[float], scale: float = 1.0, digits: int = 1) -> str:
     return f"{mean:.{digits}f} ± {statistics.stdev(vals) * scale:.{digits}f}"
 
 
-def welch_p(a: list[float], b: list[float]) -> float | None:
-    if len(a) < 2 or len(b) < 2:
-        return None
-    from scipy.stats import ttest_ind
-
-    p = ttest_ind(a, b, equal_var=False).pvalue
-    return None if math.isnan(p) else float(p)
-
-
 def hypothesis(matrix: Matrix, cell: str) -> str:
     """The first comment line of the cell's (last) delta YAML."""
     delta = _files(matrix.cells[cell].get("delta"))
@@ -173,11 +184,35 @@ def hypothesis(matrix: Matrix, cell: str) -> str:
     return ""
 
 
+def _framing(name: str, what: str, scores: dict | None, id_fid: float | None, n_cols: int) -> str | None:
+    """A framing row (identity, ground truth) in a table's columns."""
+    if not scores:
+        return None
+
+    def get(key: str, scale: float = 1.0, digits: int = 1) -> str:
+        v = scores.get(key)
+        return "-" if v is None else f"{v * scale:.{digits}f}"
+
+    ratio = f"{scores['fid_cartoon'] / id_fid:.2f}" if id_fid else "-"
+    cols = [f"*{name}*", what, f"{get('fid_cartoon')} ({ratio})", "-", get("kid_cartoon", 1e3), "-"]
+    cols += [get("l1_truth", 1e3), "-", get("ssim_truth", 1e3), "-"]
+    return "| " + " | ".join(cols + ["-"] * (n_cols - len(cols))) + " |"
+
+
 def tables_markdown(
-    matrix: Matrix, table_rows: list[dict], identity: dict | None = None, data: str | None = None
+    matrix: Matrix,
+    table_rows: list[dict],
+    identity: dict | None = None,
+    data: str | None = None,
+    truth: dict | None = None,
+    noise: dict | None = None,
 ) -> str:
+    """`tables.md`: per table, each cell's scores on both axes and its effect against the
+    baseline with a 95 % interval (`cartoonlab.ablation.effects`), framed by the identity
+    and ground-truth rows. `noise`: the measured noise sources (`test_split_noise`)."""
+    from cartoonlab.ablation.effects import ALPHA, METRICS, fmt_effect, table_effects, verdict
+
     note = matrix.profile_spec.get("note", "")
-    paired = any(r.get("l1_truth") is not None for r in table_rows)
     lines = [
         f"# Ablation results: profile `{matrix.profile}`",
         "",
@@ -197,36 +232,33 @@ def tables_markdown(
     if note:
         lines += [f"> {note}", ""]
     lines += [
-        "Two axes, on the held-out test split, mean ± std over seeds. **Style**: FID and KID of the "
-        "translations against the test cartoons (lower is better; ×id is FID over the identity "
-        "row's). **Content**: SSIM and Inception-feature distance to the input photo (identity is "
-        "perfect: a model must trade some of it for style, not lose the scene)"
-        + (", and L1 to the true cartoon of each photo (lower is better)" if paired else "")
-        + ". "
-        "Best val: the lowest validation FID during training and its epoch; the test scores are "
-        "those of that epoch's checkpoint (model selection reads validation, never test; "
-        "`test_epoch` in ablation.csv). **\\*** marks a FID that differs from the table's baseline by "
-        "Welch's t-test, p < 0.05 (two-sided, per-seed FIDs); with 2-3 seeds only large, "
-        "consistent differences can pass it.",
+        "Two axes on the held-out test split, mean ± std over seeds. **Style**: FID (and its "
+        "multiple of the identity row's) and KID of the translations against the test cartoons. "
+        "**Content**: L1 and SSIM to the true cartoon of each photo (on paired data). Lower is "
+        "better except SSIM. **Δ** is cell minus baseline with its 95 % interval and Holm-adjusted "
+        "p over every comparison of the table; style uses seeds as the unit (Welch), content pairs "
+        "the runs per test image (hierarchical bootstrap over seeds and images). **\\*** and a "
+        f"verdict need Holm p < {ALPHA} and an interval that excludes 0; otherwise the cell is "
+        "*not separable at this budget*, with the smallest effect the comparison could have "
+        "detected (80 % power). Best val: the lowest validation FID and its epoch; the test "
+        "scores are that epoch's checkpoint's (model selection reads validation, never test).",
         "",
     ]
+    if noise:
+        lines += [
+            "Noise, measured: "
+            + "; ".join(f"{k}: {v}" for k, v in noise.items())
+            + ". The seed is the larger source: style effects use seeds as the unit.",
+            "",
+        ]
     id_fid = identity["fid_cartoon"] if identity else None
     for t in matrix.tables.values():
-        base = _values(table_rows, t.baseline, "fid")
         has_pub = bool(t.published)
-        head = (
-            [
-                "cell",
-                "hypothesis",
-                "FID vs cartoons",
-                "×id",
-                "KID×1e3",
-                "SSIM to photo",
-                "perc. dist. to photo",
-            ]
-            + (["L1 to truth"] if paired else [])
-            + ["best val FID (epoch)", "s/epoch", "Δ FID vs baseline"]
-            + (["published FID (cartoons / photos)"] if has_pub else [])
+        head = ["cell", "hypothesis"]
+        for m in METRICS:
+            head += [m.label + (" (×id)" if m.key == "fid" else ""), f"Δ {m.label}"]
+        head += ["verdict", "best val FID (epoch)", "s/epoch"] + (
+            ["published FID (cartoons / photos)"] if has_pub else []
         )
         lines += [
             f"## {t.name}: {t.title}",
@@ -236,59 +268,55 @@ def tables_markdown(
             "| " + " | ".join(head) + " |",
             "|" + "---|" * len(head),
         ]
-        if identity:
-            row = [
-                "*identity (untranslated photos)*",
+        framing = (
+            _framing(
+                "identity (untranslated photos)",
                 "no translation: the style score to beat",
-                f"{id_fid:.1f}",
-                "1.00",
-                f"{identity['kid_cartoon'] * 1e3:.1f}",
-                f"{identity['ssim_photo']:.3f}",
-                f"{identity['perc_photo']:.3f}",
-            ]
-            row += (
-                [f"{identity['l1_truth']:.3f}"]
-                if paired and "l1_truth" in identity
-                else (["-"] if paired else [])
-            )
-            row += ["-", "-", "-"] + (["-"] if has_pub else [])
-            lines.append("| " + " | ".join(row) + " |")
+                identity,
+                id_fid,
+                len(head),
+            ),
+            _framing(
+                "ground truth (true cartoons)",
+                "a perfect translation (they are the FID reference)",
+                truth,
+                id_fid,
+                len(head),
+            ),
+        )
+        lines += [f for f in framing if f]
+        effects = table_effects(table_rows, [c for c in t.cells if c not in matrix.untestable], t.baseline)
         for cell in t.cells:
-            fid = _values(table_rows, cell, "fid")
-            delta = "-"
-            if cell != t.baseline and fid and base:
-                p = welch_p(fid, base)
-                delta = (
-                    f"{statistics.fmean(fid) - statistics.fmean(base):+.1f}"
-                    + ("\\*" if p is not None and p < 0.05 else "")
-                    + (f" (p={p:.2f})" if p is not None else "")
-                )
+            if cell in matrix.untestable:
+                row = [f"`{cell}`", hypothesis(matrix, cell)] + ["-"] * 2 * len(METRICS)
+                row += [f"not run: {matrix.untestable[cell]}"] + ["-"] * (len(head) - len(row) - 1)
+                lines.append("| " + " | ".join(row) + " |")
+                continue
             failed = [r for r in table_rows if r["cell"] == cell and r["status"] != RunStatus.FINISHED]
             status = (
                 f" ({len(failed)} run(s) {', '.join(sorted({r['status'] for r in failed}))})"
                 if failed
                 else ""
             )
-            pub = t.published.get(cell, {})
-            pub_txt = f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-"
-            ratio = [f / id_fid for f in fid] if id_fid else []
+            fid = _values(table_rows, cell, "fid")
+            row = [f"`{cell}`{status}", hypothesis(matrix, cell)]
+            for m in METRICS:
+                value = _fmt(_values(table_rows, cell, m.key), m.scale, digits=1)
+                if m.key == "fid" and id_fid and fid:
+                    value += f" ({_fmt([f / id_fid for f in fid], digits=2)})"
+                row += [value, fmt_effect(effects.get(cell, {}).get(m.key), m.scale)]
             best = _values(table_rows, cell, "best_val_fid")
             epochs = sorted({int(e) for e in _values(table_rows, cell, "best_val_epoch")})
-            row = [
-                f"`{cell}`{status}",
-                hypothesis(matrix, cell),
-                _fmt(fid),
-                _fmt(ratio, digits=2),
-                _fmt(_values(table_rows, cell, "kid"), 1e3),
-                _fmt(_values(table_rows, cell, "ssim_photo"), digits=3),
-                _fmt(_values(table_rows, cell, "perc_photo"), digits=3),
-            ]
-            row += [_fmt(_values(table_rows, cell, "l1_truth"), digits=3)] if paired else []
+            pub = t.published.get(cell, {})
             row += [
+                verdict(effects[cell]) if cell in effects else "baseline",
                 _fmt(best) + (f" ({', '.join(map(str, epochs))})" if epochs else ""),
                 _fmt(_values(table_rows, cell, "seconds_per_epoch")),
-                delta,
-            ] + ([pub_txt] if has_pub else [])
+            ] + (
+                [f"{pub.get('fid_cartoon', '-')} / {pub.get('fid_photo', '-')}" if pub else "-"]
+                if has_pub
+                else []
+            )
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -352,12 +380,16 @@ def sample_grids(
     by_cell = {}
     for r in runs:  # finished runs only, the checkpoint their test figures come from
         ckpt = scored_checkpoint(r.dir)
-        if r.cell not in by_cell and ckpt.exists() and is_done(run_state(r)):
-            try:
+        if r.cell in by_cell or not is_done(run_state(r)):
+            continue
+        try:
+            if ckpt.exists():
                 net = load_generator(ckpt)
                 by_cell[r.cell] = to_uint8_hwc(translate_at(net, x, net.train_size))
-            except (OSError, ValueError, pickle.UnpicklingError) as e:  # the next seed's run may do
-                print(f"ablation report: no sample row from {ckpt}: {e}", file=sys.stderr)
+            elif (r.dir / "samples" / "test.png").is_file():  # committed results carry no weights
+                by_cell[r.cell] = test_grid_row(r.dir / "samples" / "test.png", len(x), image_size)
+        except (OSError, ValueError, pickle.UnpicklingError) as e:  # the next seed's run may do
+            print(f"ablation report: no sample row from {r.dir}: {e}", file=sys.stderr)
     paths = []
     for t in matrix.tables.values():
         cells = [c for c in t.cells if c in by_cell]
@@ -371,6 +403,24 @@ def sample_grids(
             ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
         paths.append(_save(fig, t, out / f"{t.name}_samples.png"))
     return paths
+
+
+def test_grid_row(path: Path, n: int, size: int, pad: int = 2):
+    """The translations row of a run's `samples/test.png` (`callbacks.SampleGrid`: photos,
+    translations, truths; torchvision's `make_grid` with `pad` pixels between tiles): the
+    first `n` test photos as the scored checkpoint translated them, `[n, size, size, 3]`."""
+    import numpy as np
+
+    from cartoonlab.data.folders import load_rgb
+
+    grid = load_rgb(path)
+    cols = (grid.shape[1] - pad) // (size + pad)
+    if n > cols or grid.shape[0] < pad + 2 * (size + pad):
+        raise ValueError(f"{path} is not a grid of {n} test images of {size} px")
+    y = pad + size + pad
+    return np.stack(
+        [grid[y : y + size, pad + c * (size + pad) : pad + c * (size + pad) + size] for c in range(n)]
+    )
 
 
 def _save(fig, table, path: Path) -> Path:

@@ -131,7 +131,13 @@ def survey_section(folder: Path, required: bool) -> str:
 
 
 def report(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.identity import datamodule_of, identity_row, reference_photos
+    from cartoonlab.ablation.effects import noise_summary
+    from cartoonlab.ablation.identity import (
+        datamodule_of,
+        identity_row,
+        reference_photos,
+        test_reference_features,
+    )
     from cartoonlab.ablation.report import (
         bar_plots,
         identity_csv_row,
@@ -146,14 +152,20 @@ def report(args: argparse.Namespace) -> int:
     runs = m.runs(out, args.data)
     table_rows = rows(runs)
     out.mkdir(parents=True, exist_ok=True)
-    dm = datamodule_of(runs)  # built once: the identity row and the sample grids' photos
-    identity = identity_row(dm)
-    write_csv(table_rows + ([identity_csv_row(identity)] if identity else []), out / "ablation.csv")
+    dm = datamodule_of(runs)  # built once: the framing rows and the sample grids' photos
+    identity, truth = identity_row(dm), identity_row(dm, source="truth")
+    framing = [
+        identity_csv_row(s, name) for s, name in ((identity, "identity"), (truth, "ground truth")) if s
+    ]
+    write_csv(table_rows + framing, out / "ablation.csv")
     given = getattr(args, "survey", None)  # `ablation run` reports too, without the option
     survey = Path(given) if given else out / "survey"
+    noise = noise_summary(
+        table_rows, sorted({t.baseline for t in m.tables.values()}), test_reference_features(dm)
+    )
     atomic_write_text(
         out / "tables.md",
-        tables_markdown(m, table_rows, identity, data=args.data)
+        tables_markdown(m, table_rows, identity, data=args.data, truth=truth, noise=noise)
         + survey_section(survey, required=bool(given)),
     )
     plots = bar_plots(m, table_rows, out)

@@ -21,7 +21,6 @@ from cartoonlab.metrics.content import ContentMetrics
 from cartoonlab.metrics.features import reference_features, to_uint8_tensor
 from cartoonlab.metrics.fid import FIDKID
 
-
 PER_IMAGE = ("ssim_photo", "psnr_photo", "perc_photo", "ssim_truth", "psnr_truth", "l1_truth", "perc_truth")
 
 
@@ -97,13 +96,19 @@ class TranslationScores:
         return torch.stack([self._feats[k] for k in keys])
 
     @torch.no_grad()
-    def update(self, fakes: torch.Tensor, batch: EvalBatch, gather=None) -> None:
-        """Score one batch of translations `fakes` of `batch["photo"]` (valid items only).
-        `gather` (e.g. `LightningModule.all_gather`): under DDP, FID/KID features are
-        gathered from every rank, so each rank holds the full set and the same value."""
+    def update(self, fakes: torch.Tensor | str, batch: EvalBatch, gather=None) -> None:
+        """Score one batch of translations `fakes` of `batch["photo"]` (valid items only),
+        or, given "photo" or "truth", those images of the batch as if they were the
+        translations (the ablation's identity and ground-truth rows; their features come
+        from the cache). `gather` (e.g. `LightningModule.all_gather`): under DDP, FID/KID
+        features are gathered from every rank, so each rank holds the full set and the same value."""
         valid = batch["photo_valid"].bool()
-        fakes = fakes.float()
-        feats = self.features(fakes)
+        if isinstance(fakes, str):
+            kind, fakes = fakes, batch[fakes].float()
+            feats = self._cached(kind, fakes, list(batch["photo_path"]))
+        else:
+            fakes = fakes.float()
+            feats = self.features(fakes)
         all_feats, all_valid = (feats, valid) if gather is None else (gather(feats), gather(valid))
         all_feats = all_feats.reshape(-1, feats.shape[-1])[all_valid.reshape(-1)]
         for m in self.fid.values():

@@ -1,7 +1,9 @@
 from pathlib import Path
 
+import pytest
+
 from cartoonlab.ablation.matrix import Matrix
-from cartoonlab.ablation.report import machine_label, read_csv, tables_markdown, welch_p, write_csv
+from cartoonlab.ablation.report import machine_label, read_csv, tables_markdown, write_csv
 
 EXP = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -19,6 +21,7 @@ def row(cell, seed, fid, status="finished", spe=10.0):
         "ssim_photo": 0.5,
         "perc_photo": 0.2,
         "l1_truth": fid and fid / 1000,
+        "ssim_truth": fid and 1 - fid / 1000,
         "best_val_fid": fid and fid - 5,
         "best_val_epoch": 8,
         "train_seconds": 100.0,
@@ -52,22 +55,80 @@ def test_tables_from_a_hand_made_csv(tmp_path):
         "perc_photo": 0.0,
         "l1_truth": 0.25,
     }
-    md = tables_markdown(m, back, identity=identity)
+    truth = {"fid_cartoon": 0.0, "kid_cartoon": 0.0, "l1_truth": 0.0, "ssim_truth": 1.0}
+    md = tables_markdown(m, back, identity=identity, truth=truth)
     lines = {
         ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| `") or ln.startswith("| *")
     }
     assert "101.0 ± 1.0" in lines["`cyclegan`"] and "10.7 ± 1.2" in lines["`cyclegan`"]
+    assert "| baseline |" in lines["`cyclegan`"]
     cartoon = lines["`cartoongan` (1 run(s) diverged)"]
-    assert "80.2 ± 0.8" in cartoon and "-20.8\\*" in cartoon, "a large, consistent drop is marked"
+    assert "80.2 ± 0.8 (0.27 ± 0.00)" in cartoon, "FID and its multiple of the identity row's"
+    assert "-20.8\\* [" in cartoon and "style **better** (FID, KID)" in cartoon, "a large, consistent drop"
     assert "100.3 / 80.96" in cartoon, "published number beside ours"
     ident = lines["*identity (untranslated photos)*"]
-    assert "300.0" in ident and "0.250" in ident and "1.000" in ident
-    assert "0.27 ± 0.00" in cartoon, "FID as a multiple of the identity row's"
-    assert "0.080 ± 0.001" in cartoon, "L1 to the true cartoons on paired data"
+    assert "300.0 (1.00)" in ident and "250.0" in ident, "FID, and L1 x 1e3"
+    assert "0.0 (0.00)" in lines["*ground truth (true cartoons)*"], "the reachable end of the range"
+    assert "80.2 ± 0.8" in lines["`cartoongan` (1 run(s) diverged)"]
     assert "75.2 ± 0.8 (8)" in cartoon, "best validation FID and its epoch"
-    assert "Welch" in md and "embedded synthetic dataset" in md
+    assert "Holm" in md and "embedded synthetic dataset" in md
     assert "Data: /my/photos." in tables_markdown(m, back, identity=identity, data="/my/photos")
     assert "Ran on" not in md, "rows without a machine (records older than the field) say nothing"
+
+
+def test_noise_between_seeds_is_called_not_separable_with_what_could_be_detected(tmp_path):
+    m = Matrix.load(EXP / "ablation.yaml", "quick", tables=["T1"])
+    rows = [row("cyclegan", s, f) for s, f in enumerate((100.0, 104.0, 98.0))]
+    rows += [row("cartoongan", s, f) for s, f in enumerate((101.0, 97.0, 103.5))]
+    md = tables_markdown(m, rows)
+    cartoon = next(ln for ln in md.splitlines() if ln.startswith("| `cartoongan`"))
+    assert "style not separable (detectable: FID " in cartoon and "\\*" not in cartoon
+
+
+def test_content_effects_pair_the_runs_per_test_image(tmp_path):
+    import numpy as np
+
+    from cartoonlab.ablation.effects import table_effects
+
+    rng = np.random.default_rng(0)
+    hard = rng.uniform(0.05, 0.3, size=200)  # per-image difficulty, far above the effect
+    rows = []
+    for cell, shift in (("cyclegan", 0.0), ("cartoongan", -0.004)):
+        for seed in range(3):
+            d = tmp_path / f"{cell}-s{seed}"
+            d.mkdir()
+            l1 = hard + shift + rng.normal(0, 0.001, size=200)
+            lines = ["image,l1_truth,ssim_truth"] + [f"{i:05d}.png,{v},{1 - v}" for i, v in enumerate(l1)]
+            (d / "test_images.csv").write_text("\n".join(lines) + "\n")
+            rows.append({**row(cell, seed, 100.0 + seed), "run_dir": str(d), "l1_truth": float(l1.mean())})
+    e = table_effects(rows, ["cyclegan", "cartoongan"], "cyclegan")["cartoongan"]
+    assert e["l1_truth"].diff == pytest.approx(-0.004, abs=5e-4) and e["l1_truth"].shown()
+    assert e["ssim_truth"].diff == pytest.approx(0.004, abs=5e-4) and e["ssim_truth"].shown()
+    assert not e["fid"].shown(), "the same FIDs: nothing"
+    assert all(x.p_holm >= x.p for x in e.values()), "Holm over the table's comparisons"
+
+
+def test_an_untestable_cell_is_a_row_that_says_why_and_no_run(tmp_path):
+    m = Matrix.load(EXP / "ablation.yaml", "standard", tables=["T3"])
+    assert "cartoongan_resnet" not in {r.cell for r in m.runs(tmp_path)}
+    md = tables_markdown(m, [row("cartoongan", 0, 100.0)])
+    line = next(ln for ln in md.splitlines() if ln.startswith("| `cartoongan_resnet`"))
+    head = next(ln for ln in md.splitlines() if ln.startswith("| cell |"))
+    assert "not run: not testable offline" in line and line.count("|") == head.count("|")
+
+
+def test_results_folder_prefers_local_results_then_the_committed_ones(tmp_path):
+    from cartoonlab.ablation.report import results_folder
+
+    with pytest.raises(FileNotFoundError, match="run `make ablation`"):
+        results_folder(tmp_path)
+    for rel in ("docs/results/standard", "results/quick"):
+        (tmp_path / rel).mkdir(parents=True)
+        (tmp_path / rel / "ablation.csv").write_text("table,cell\n")
+    assert results_folder(tmp_path) == tmp_path / "results/quick"
+    (tmp_path / "results/quick/ablation.csv").unlink()
+    assert results_folder(tmp_path) == tmp_path / "docs/results/standard", "a fresh clone's"
+    assert results_folder(tmp_path, "/else") == Path("/else")
 
 
 def test_the_tables_say_which_machines_ran_the_runs(tmp_path):
@@ -84,12 +145,6 @@ def test_the_tables_say_which_machines_ran_the_runs(tmp_path):
     back = read_csv(tmp_path / "a.csv")
     assert [r["machine"] for r in back] == [epyc, epyc, h100]
     assert f"Ran on: {epyc} (2 run(s)); {h100} (1 run(s))." in tables_markdown(m, back)
-
-
-def test_welch_needs_two_seeds_and_flags_noise_as_noise():
-    assert welch_p([1.0], [2.0, 3.0]) is None
-    assert welch_p([100.0, 104.0], [101.0, 103.5]) > 0.5
-    assert welch_p([80.0, 80.5, 79.9], [100.0, 100.4, 99.8]) < 0.01
 
 
 def test_sample_grids_show_the_checkpoint_the_table_scores(tmp_path, monkeypatch):
@@ -117,3 +172,23 @@ def test_sample_grids_show_the_checkpoint_the_table_scores(tmp_path, monkeypatch
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "p.png")
     sample_grids(SimpleNamespace(tables={}), runs, [tmp_path / "p.png"], 16, tmp_path)
     assert loaded == ["best.ckpt", "last.ckpt"], "best validation checkpoint where there is one"
+
+
+def test_committed_runs_without_weights_give_their_row_from_the_test_grid(tmp_path):
+    import numpy as np
+    import torch
+    import torchvision
+
+    from cartoonlab.ablation.report import test_grid_row
+    from cartoonlab.data.folders import write_image
+    from cartoonlab.data.transforms import to_uint8_hwc
+
+    g = torch.Generator().manual_seed(0)
+    photos, fakes, truths = (torch.rand(8, 3, 32, 32, generator=g) * 2 - 1 for _ in range(3))
+    # as SampleGrid writes samples/test.png
+    grid = torchvision.utils.make_grid(torch.cat([photos, fakes, truths]), nrow=8, pad_value=-1)
+    write_image(tmp_path / "test.png", to_uint8_hwc(grid))
+    row_ = test_grid_row(tmp_path / "test.png", 8, 32)
+    assert np.array_equal(row_, to_uint8_hwc(fakes)), "exactly the translations, tile by tile"
+    with pytest.raises(ValueError, match="not a grid of 9"):
+        test_grid_row(tmp_path / "test.png", 9, 32)

@@ -1,6 +1,7 @@
 """The notebook runs top to bottom on a small, hand-made results folder."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -12,11 +13,13 @@ from cartoonlab.ablation.report import write_csv
 NB = Path(__file__).resolve().parents[2] / "notebooks" / "compare_runs.ipynb"
 
 
-def make_results(root: Path) -> Path:
+def make_results(results: Path) -> Path:
+    """An ablation's results folder: ablation.csv (run_dir relative to where it ran, as the
+    runner writes it), tables.md, a grid, and its runs' logs under runs/."""
     rows = []
     for cell, base in (("cyclegan", 100.0), ("cartoongan", 90.0)):
         for seed in (0, 1):
-            run = root / "runs" / f"{cell}-s{seed}"
+            run = results / "runs" / f"{cell}-s{seed}"
             (run / "samples").mkdir(parents=True)
             Image.new("RGB", (64, 32), (seed * 100, 50, 50)).save(run / "samples" / "epoch_0001.png")
             with open(run / "metrics.csv", "w", newline="") as f:
@@ -41,27 +44,42 @@ def make_results(root: Path) -> Path:
                     "epochs": 2,
                     "fid_backbone": "x",
                     "error": None,
-                    "run_dir": str(run),
+                    "run_dir": f"somewhere/else/runs/{cell}-s{seed}",
                 }
             )
-    results = root / "results"
-    results.mkdir()
     write_csv(rows, results / "ablation.csv")
     (results / "tables.md").write_text("# Ablation\n\n| cell | FID |\n|---|---|\n| cyclegan | 100.5 |\n")
     Image.new("RGB", (64, 64)).save(results / "T1_samples.png")
     return results
 
 
-def test_notebook_executes(tmp_path, monkeypatch):
-    monkeypatch.setenv("CARTOONLAB_RESULTS", str(make_results(tmp_path)))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    nb = nbformat.read(NB, as_version=4)
+def execute(nb_path: Path) -> str:
+    nb = nbformat.read(nb_path, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         "commit it with outputs stripped"
     )
     NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NB.parent)}}
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}
     ).execute()
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_notebook_executes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARTOONLAB_RESULTS", str(make_results(tmp_path / "results")))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    text = execute(NB)
     assert "4 runs, 2 cells" in text
     assert "Welch p" in text and "W&B offline" in text
+    assert "cartoongan - cyclegan: -10" in text, "the difference and its interval"
+
+
+def test_a_fresh_clone_opens_on_the_committed_results(tmp_path, monkeypatch):
+    """No results of one's own and no CARTOONLAB_RESULTS: the notebook reads docs/results/standard."""
+    monkeypatch.delenv("CARTOONLAB_RESULTS", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    clone = tmp_path / "clone"
+    make_results(clone / "docs" / "results" / "standard")
+    (clone / "notebooks").mkdir()
+    shutil.copy(NB, clone / "notebooks" / NB.name)
+    text = execute(clone / "notebooks" / NB.name)
+    assert f"4 runs, 2 cells from {clone / 'docs/results/standard'}" in text
