@@ -146,6 +146,10 @@ def noise_summary(table_rows: list[dict], baselines: list[str], reference: np.nd
     finished run of the `baselines`, averaged) and the seeds' (the SD of a cell's FID over
     its seeds, pooled over cells). {label: text}."""
     out = {}
+    first: dict[str, dict] = {}
+    for r in table_rows:  # a reused run (`same_as`) counts once, under its own cell
+        first.setdefault(r["run_dir"], r)
+    table_rows = list(first.values())
     if reference is not None:
         sds = []
         for r in table_rows:

@@ -191,7 +191,7 @@ def _framing(name: str, what: str, scores: dict | None, id_fid: float | None, n_
 
     def get(key: str, scale: float = 1.0, digits: int = 1) -> str:
         v = scores.get(key)
-        return "-" if v is None else f"{v * scale:.{digits}f}"
+        return "-" if v is None else f"{round(v * scale, digits) + 0.0:.{digits}f}"  # never "-0.0"
 
     ratio = f"{scores['fid_cartoon'] / id_fid:.2f}" if id_fid else "-"
     cols = [f"*{name}*", what, f"{get('fid_cartoon')} ({ratio})", "-", get("kid_cartoon", 1e3), "-"]

@@ -192,3 +192,22 @@ def test_committed_runs_without_weights_give_their_row_from_the_test_grid(tmp_pa
     assert np.array_equal(row_, to_uint8_hwc(fakes)), "exactly the translations, tile by tile"
     with pytest.raises(ValueError, match="not a grid of 9"):
         test_grid_row(tmp_path / "test.png", 9, 32)
+
+
+def test_noise_summary_measures_the_test_split_and_the_seeds(tmp_path):
+    import numpy as np
+
+    from cartoonlab.ablation.effects import noise_summary
+
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(60, 8)).astype(np.float32)
+    rows = []
+    for seed, fid in enumerate((100.0, 104.0, 96.0)):
+        d = tmp_path / f"cyclegan-s{seed}"
+        d.mkdir()
+        np.save(d / "test_features.npy", reference)  # the reference itself: FID 0 on every resample
+        rows.append({**row("cyclegan", seed, fid), "run_dir": str(d)})
+    rows += [{**r, "cell": "velog"} for r in rows]  # a reused run (same folder) counts once
+    out = noise_summary(rows, ["cyclegan"], reference)
+    assert out["FID SD over resampled test splits (same checkpoint)"].startswith("0.0 (3 runs")
+    assert out["FID SD between seeds (pooled over cells)"] == "4.0 (1 cells)"
