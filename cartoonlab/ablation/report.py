@@ -260,11 +260,15 @@ def tables_markdown(
         head += ["verdict", "best val FID (epoch)", "s/epoch"] + (
             ["published FID (cartoons / photos)"] if has_pub else []
         )
+        lines += [f"## {t.name}: {t.title}", "", f"Source: {t.source}. Baseline: `{t.baseline}`.", ""]
+        kinds = {r["machine"] for r in table_rows if r["cell"] in t.cells and r.get("machine")}
+        if len(kinds) > 1:  # the CPU alone can move a run as much as a seed does
+            lines += [
+                f"**Caution**: this table's runs come from {len(kinds)} kinds of machine, so its "
+                "effects mix the cell with the machine; rerun it on one machine to read them.",
+                "",
+            ]
         lines += [
-            f"## {t.name}: {t.title}",
-            "",
-            f"Source: {t.source}. Baseline: `{t.baseline}`.",
-            "",
             "| " + " | ".join(head) + " |",
             "|" + "---|" * len(head),
         ]

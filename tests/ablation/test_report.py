@@ -144,7 +144,10 @@ def test_the_tables_say_which_machines_ran_the_runs(tmp_path):
     write_csv(rows, tmp_path / "a.csv")
     back = read_csv(tmp_path / "a.csv")
     assert [r["machine"] for r in back] == [epyc, epyc, h100]
-    assert f"Ran on: {epyc} (2 run(s)); {h100} (1 run(s))." in tables_markdown(m, back)
+    md = tables_markdown(m, back)
+    assert f"Ran on: {epyc} (2 run(s)); {h100} (1 run(s))." in md
+    assert "runs come from 2 kinds of machine" in md, "a table mixing machines says so"
+    assert "kinds of machine" not in tables_markdown(m, back[:2]), "one machine: nothing to say"
 
 
 def test_sample_grids_show_the_checkpoint_the_table_scores(tmp_path, monkeypatch):
