@@ -7,8 +7,12 @@ metadata_props) records the generator spec, the training size and that conventio
 `Exported` wraps either in cartoonlab's own convention ([-1, 1] in and out), so
 `cartoonize` and `inference.translate_at` take them like a checkpoint's generator.
 
-Loading a TorchScript archive runs only TorchScript (no Python pickles); ONNX files
-are run by ONNX Runtime (`pip install onnxruntime`).
+A TorchScript archive is a program: loading it (its `__setstate__`) and running it (its
+`forward`) execute whatever its author wrote, file writes included (`torch.from_file`).
+So `load_torchscript` refuses unless the caller opts in (`trust_code=True`; on the
+command line `cartoonize --trust-torchscript`); safetensors exports and checkpoints carry
+only tensors. ONNX files are graphs of standard operators run by ONNX Runtime (`pip
+install onnxruntime`).
 """
 
 from __future__ import annotations
@@ -51,8 +55,23 @@ class Exported(nn.Module):
         return self.run((x + 1) / 2) * 2 - 1
 
 
-def load_torchscript(path: str | Path, map_location="cpu") -> Exported:
+class UntrustedCodeError(ValueError):
+    """A model file that is code (TorchScript), refused without an explicit opt-in."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(
+            f"{path} is a TorchScript archive: a program, and loading it runs its author's code. "
+            "Use the run's checkpoint (.ckpt) or a .safetensors or .onnx export (`cartoonlab export`), "
+            "or, for a file you made or trust, `cartoonize --trust-torchscript`"
+        )
+
+
+def load_torchscript(path: str | Path, map_location="cpu", trust_code: bool = False) -> Exported:
+    """A `cartoonlab export --format torchscript` archive; refused (`UntrustedCodeError`,
+    before the file is opened) unless `trust_code`: loading and running it executes its code."""
     extra = {META_FILE: ""}
+    if not trust_code:
+        raise UntrustedCodeError(path)
     if not Path(path).is_file():
         raise FileNotFoundError(2, "No such file", str(path))
     try:

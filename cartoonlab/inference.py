@@ -40,12 +40,17 @@ ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
 OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
 
-def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+def load_generator(
+    path: str | Path, map_location: str | torch.device = "cpu", trust_code: bool = False
+) -> nn.Module:
     """The generator of a cartoonlab checkpoint (`.ckpt`) or of a file `cartoonlab export`
-    wrote (`.safetensors`, TorchScript `.pt`, `.onnx`), in eval mode; `train_size` on it is
+    wrote (`.safetensors`, `.onnx`, and TorchScript `.pt` only with `trust_code`: a TorchScript
+    archive is a program, see `cartoonlab.exported`), in eval mode; `train_size` on it is
     the short side it was trained at (None where unknown). Every format takes and returns
     `[B, 3, H, W]` RGB in [-1, 1]."""
     suffix = Path(path).suffix.lower()
+    if suffix in TORCHSCRIPT:
+        return load_torchscript(path, map_location, trust_code=trust_code)
     if suffix in EXPORTED:
         return EXPORTED[suffix](path, map_location)
     state = read_checkpoint(path, map_location)
@@ -69,12 +74,8 @@ def load_safetensors(path: str | Path, map_location: str | torch.device = "cpu")
     return build_generator(path, meta, weights)
 
 
-EXPORTED = {
-    ".safetensors": load_safetensors,
-    ".pt": load_torchscript,
-    ".ts": load_torchscript,
-    ".onnx": load_onnx,
-}
+EXPORTED = {".safetensors": load_safetensors, ".onnx": load_onnx}
+TORCHSCRIPT = (".pt", ".ts")
 
 
 def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Tensor]) -> nn.Module:

@@ -51,7 +51,7 @@ def test_exported_generator_equals_the_checkpoint_at_any_size(ckpt, tmp_path, fm
     ref = load_generator(ckpt)
     out = export(ckpt, fmt, tmp_path)
     assert out.name == "run" + FORMATS[fmt] and not list(tmp_path.glob(".*.tmp"))
-    net = load_generator(out)
+    net = load_generator(out, trust_code=True)  # a TorchScript export of our own
     assert net.train_size == 16
     torch.manual_seed(1)
     for shape in [(1, 3, 32, 32), (2, 3, 37, 50), (1, 3, 24, 61)]:  # dynamic batch, height and width
@@ -69,8 +69,16 @@ def test_cartoonize_reads_exported_files_and_export_refuses_bad_outputs(ckpt, tm
             code = main(["export", "--ckpt", str(ckpt), "--format", fmt, str(tmp_path / f"g{FORMATS[fmt]}")])
             assert code == 0, capsys.readouterr().err
             model = tmp_path / f"g{FORMATS[fmt]}"
+        trust = ["--trust-torchscript"] if fmt == "torchscript" else []
         code = main(
-            ["cartoonize", "--ckpt", str(model), str(tmp_path / "a.png"), str(tmp_path / f"{fmt}.png")]
+            [
+                "cartoonize",
+                "--ckpt",
+                str(model),
+                *trust,
+                str(tmp_path / "a.png"),
+                str(tmp_path / f"{fmt}.png"),
+            ]
         )
         assert code == 0, capsys.readouterr().err
         outs[fmt] = np.asarray(Image.open(tmp_path / f"{fmt}.png"), np.int16)
@@ -78,12 +86,63 @@ def test_cartoonize_reads_exported_files_and_export_refuses_bad_outputs(ckpt, tm
         assert np.abs(outs[fmt] - outs["ckpt"]).max() <= 1, fmt  # uint8 rounding
     code = main(["export", "--ckpt", str(ckpt), "--format", "torchscript", str(tmp_path / "g.onnx")])
     assert code == EXIT_USER and "must end in .pt" in capsys.readouterr().err
-    for suffix, why in [
-        (".onnx", "is not an ONNX model"),
-        (".pt", "is not a TorchScript archive"),
-        (".safetensors", "is not a checkpoint"),
+    for suffix, why, trust in [
+        (".onnx", "is not an ONNX model", []),
+        (".pt", "is not a TorchScript archive", ["--trust-torchscript"]),
+        (".safetensors", "is not a checkpoint", []),
     ]:  # files that are not exports
         fake = (tmp_path / "fake").with_suffix(suffix)
         fake.write_bytes(b"not a model")
-        code = main(["cartoonize", "--ckpt", str(fake), str(tmp_path / "a.png"), str(tmp_path / "x.png")])
+        args = ["cartoonize", "--ckpt", str(fake), *trust, str(tmp_path / "a.png"), str(tmp_path / "x.png")]
+        code = main(args)
         assert code == EXIT_USER and why in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def planted_archive(path, marker):
+    """A TorchScript archive with cartoonlab's metadata whose `forward` writes `marker`
+    (torch.from_file creates and maps it writable): the probe's payload."""
+    import json
+
+    code = f"""
+import torch
+from torch import nn
+
+class Evil(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.zeros(1)
+
+    def forward(self, x):
+        t = torch.from_file({str(marker)!r}, shared=True, size=6, dtype=torch.uint8)
+        t.copy_(torch.tensor([112, 119, 110, 101, 100, 10], dtype=torch.uint8))
+        return x + t.sum().float() * 0.0
+
+"""
+    module_file = path.parent / "evil_module.py"
+    module_file.write_text(code)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evil_module", module_file)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    meta = {"generator": {"class_path": "cartoonlab.nets.ResnetGenerator", "init_args": {}}, "train_size": 32}
+    torch.jit.script(mod.Evil()).save(str(path), _extra_files={"cartoonlab.json": json.dumps(meta)})
+    return path
+
+
+def test_a_torchscript_file_runs_nothing_without_the_opt_in(tmp_path, capsys):
+    marker = tmp_path / "markers" / "pwned"
+    marker.parent.mkdir()
+    evil = planted_archive(tmp_path / "evil.pt", marker)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.png")
+    code = main(["cartoonize", "--ckpt", str(evil), str(tmp_path / "a.png"), str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_USER and "loading it runs its author's code" in err[-1] and len(err) == 1
+    assert "--trust-torchscript" in err[-1] and ".safetensors" in err[-1], "names the safe alternatives"
+    assert main(["export", "--ckpt", str(evil), "--format", "onnx", str(tmp_path / "x.onnx")]) == EXIT_USER
+    with pytest.raises(ValueError, match="TorchScript archive: a program"):
+        load_generator(evil)
+    assert not marker.exists() and not (tmp_path / "o.png").exists()
+    # the payload is real: with the opt-in, running the file writes the marker
+    load_generator(evil, trust_code=True)(torch.zeros(1, 3, 32, 32))
+    assert marker.read_bytes() == b"pwned\n"

@@ -23,7 +23,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--ckpt",
         help="a checkpoint written by `cartoonlab fit`, or a generator from `cartoonlab export` "
-        "(.safetensors, TorchScript .pt, .onnx)",
+        "(.safetensors, .onnx; TorchScript .pt only with --trust-torchscript)",
+    )
+    parser.add_argument(
+        "--trust-torchscript",
+        action="store_true",
+        help="allow a TorchScript .pt/.ts as --ckpt. A TorchScript file is a program: loading and "
+        "running it executes its author's code (it can write any file you can). Only for files you "
+        "made or trust; .safetensors and .onnx exports carry no code",
     )
     parser.add_argument(
         "input",
@@ -107,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
     work_side = None if args.native else (args.size or "train")
     overlap = inference.OVERLAP if args.overlap is None else args.overlap
     # refused outputs (overwrite, collision, no images) raise ValueError: the CLI's error policy
-    net = load_released(args.weights) if args.weights else inference.load_generator(args.ckpt)
+    net = (
+        load_released(args.weights)
+        if args.weights
+        else inference.load_generator(args.ckpt, trust_code=args.trust_torchscript)
+    )
     if video.is_video(args.input):
         if args.max_side:
             raise ValueError("--max-side applies to images; a video keeps its frame size")
