@@ -104,8 +104,9 @@ class TranslationScores:
         features are gathered from every rank, so each rank holds the full set and the same value."""
         valid = batch["photo_valid"].bool()
         if isinstance(fakes, str):
-            kind, fakes = fakes, batch[fakes].float()
-            feats = self._cached(kind, fakes, list(batch["photo_path"]))
+            images: torch.Tensor = (batch["truth"] if fakes == "truth" else batch["photo"]).float()
+            feats = self._cached(fakes, images, list(batch["photo_path"]))
+            fakes = images
         else:
             fakes = fakes.float()
             feats = self.features(fakes)
