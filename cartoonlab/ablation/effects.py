@@ -141,16 +141,19 @@ def fid_test_noise(features: np.ndarray, reference: np.ndarray, n: int = 10, see
     return statistics.stdev(values) if len(values) > 1 else math.nan
 
 
-def noise_summary(table_rows: list[dict], baselines: list[str], reference: np.ndarray | None) -> dict:
+def noise_summary(
+    table_rows: list[dict], baselines: list[str], reference: np.ndarray | None, min_images: int = 100
+) -> dict:
     """The two noise sources of FID, measured: the test split's (`fid_test_noise` of each
-    finished run of the `baselines`, averaged) and the seeds' (the SD of a cell's FID over
-    its seeds, pooled over cells). {label: text}."""
+    finished run of the `baselines`, averaged; only with at least `min_images` test images,
+    below which FID says little and each resample costs a 2048-d eigensolve all the same) and
+    the seeds' (the SD of a cell's FID over its seeds, pooled over cells). {label: text}."""
     out = {}
     first: dict[str, dict] = {}
     for r in table_rows:  # a reused run (`same_as`) counts once, under its own cell
         first.setdefault(r["run_dir"], r)
     table_rows = list(first.values())
-    if reference is not None:
+    if reference is not None and len(reference) >= min_images:
         sds = []
         for r in table_rows:
             path = Path(r["run_dir"]) / "test_features.npy"

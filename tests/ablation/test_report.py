@@ -211,6 +211,7 @@ def test_noise_summary_measures_the_test_split_and_the_seeds(tmp_path):
         np.save(d / "test_features.npy", reference)  # the reference itself: FID 0 on every resample
         rows.append({**row("cyclegan", seed, fid), "run_dir": str(d)})
     rows += [{**r, "cell": "velog"} for r in rows]  # a reused run (same folder) counts once
-    out = noise_summary(rows, ["cyclegan"], reference)
+    out = noise_summary(rows, ["cyclegan"], reference, min_images=50)
+    assert "resampled" not in str(noise_summary(rows, ["cyclegan"], reference)), "too few images"
     assert out["FID SD over resampled test splits (same checkpoint)"].startswith("0.0 (3 runs")
     assert out["FID SD between seeds (pooled over cells)"] == "4.0 (1 cells)"
