@@ -193,7 +193,7 @@ def _framing(name: str, what: str, scores: dict | None, id_fid: float | None, n_
         v = scores.get(key)
         return "-" if v is None else f"{round(v * scale, digits) + 0.0:.{digits}f}"  # never "-0.0"
 
-    ratio = f"{scores['fid_cartoon'] / id_fid:.2f}" if id_fid else "-"
+    ratio = f"{round(scores['fid_cartoon'] / id_fid, 2) + 0.0:.2f}" if id_fid else "-"
     cols = [f"*{name}*", what, f"{get('fid_cartoon')} ({ratio})", "-", get("kid_cartoon", 1e3), "-"]
     cols += [get("l1_truth", 1e3), "-", get("ssim_truth", 1e3), "-"]
     return "| " + " | ".join(cols + ["-"] * (n_cols - len(cols))) + " |"
