@@ -29,7 +29,7 @@ import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.trainer.states import TrainerStatus
 
 from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetrics
@@ -43,6 +43,16 @@ from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 from cartoonlab.systems.base import scheduled_epochs
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """`config.yaml` is the config the run was trained with: `fit` writes it; `validate`,
+    `test` and `predict` on the run write theirs beside it (`config_test.yaml` ...)."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage != "fit":
+            self.config_filename = f"config_{trainer.state.fn.value}.yaml"
+        super().setup(trainer, pl_module, stage)
 
 
 class CartoonLabCLI(LightningCLI):
@@ -121,7 +131,9 @@ class CartoonLabCLI(LightningCLI):
         run = self._get(self.config_init, "run")
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         if trainer_cfg.get("logger") in (None, True):
-            resume = self.subcommand == "fit" and bool(self.config[self.subcommand].get("ckpt_path"))
+            # only a fresh fit starts a new metrics.csv: a resumed fit, and validate / test /
+            # predict on a trained run, append to the run's history instead of deleting it
+            resume = self.subcommand != "fit" or bool(self.config[self.subcommand].get("ckpt_path"))
             kwargs["logger"] = make_loggers(run, resume=resume)
         kwargs.setdefault("default_root_dir", str(run.dir))
         trainer = super().instantiate_trainer(**kwargs)
@@ -206,6 +218,7 @@ def run_cli(args: list[str] | None = None) -> int:
             UnpairedImageDataModule,
             subclass_mode_model=True,
             args=args,
+            save_config_callback=RunConfigSaver,
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
             parser_kwargs={"description": __doc__},

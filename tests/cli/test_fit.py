@@ -276,3 +276,22 @@ def test_epochs_follow_the_schedule_unless_given(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 3
     run_ok([*fit_args("cyclegan", tmp_path, name="cut"), "--trainer.max_epochs=1", *schedule])
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["epochs"] == 1, "given: kept"
+
+
+@pytest.mark.parametrize("subcommand", ["test", "predict", "validate"])
+def test_evaluating_a_run_keeps_its_history(subcommand, tmp_path):
+    """`predict` / `test` / `validate` with a run's own config.yaml append to its metrics.csv
+    and write their config beside the training one, never over it."""
+    run_ok(fit_args("cyclegan", tmp_path))
+    run = tmp_path / "run"
+    before = {f: (run / f).read_text() for f in ("metrics.csv", "config.yaml")}
+    run_ok([subcommand, "--config", str(run / "config.yaml"), "--ckpt_path=last"])
+    assert (run / "config.yaml").read_text() == before["config.yaml"], "the training config stays"
+    assert (run / f"config_{subcommand}.yaml").is_file()
+
+    def rows(text: str) -> list[dict]:
+        return [{k: v for k, v in r.items() if v} for r in csv.DictReader(text.splitlines())]
+
+    now = rows((run / "metrics.csv").read_text())
+    old = rows(before["metrics.csv"])
+    assert old and all(r in now for r in old), "every training row is still there (new columns aside)"
