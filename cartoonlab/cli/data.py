@@ -92,8 +92,8 @@ def smooth(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - t0:.1f}s -> {args.dst}"
     )
     for rel, err in stats.failed.items():
-        print(f"  failed: {rel}: {err}")
-    return EXIT_OK
+        print(f"  failed: {rel}: {err}", file=sys.stderr)
+    return EXIT_FAILED if stats.failed else EXIT_OK  # a failed file is not a smoothed folder
 
 
 def check(args: argparse.Namespace) -> int:

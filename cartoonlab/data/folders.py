@@ -208,7 +208,11 @@ def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
     for path in list_files(folder):
         report.total += 1
         rel = str(path.relative_to(folder))
-        digest = file_sha256(path)
+        try:  # a file that cannot even be read (permissions, I/O error) is what check reports
+            digest = file_sha256(path)
+        except OSError as err:
+            report.problems["unreadable"].append(f"{rel}: {err.strerror or err}")
+            continue
         if digest in seen:
             report.problems["duplicate"].append(f"{rel} == {seen[digest]}")
         else:

@@ -85,7 +85,11 @@ def smooth_folder(
     for path in sources:
         rel = path.relative_to(src).as_posix()
         out = smooth_path(dst, rel)
-        was, files[rel] = old_files.get(rel), {"src": file_sha256(path)}
+        try:
+            was, files[rel] = old_files.get(rel), {"src": file_sha256(path)}
+        except OSError as err:  # unreadable: counted as failed, the others go on
+            stats.failed[rel] = f"cannot read: {err.strerror or err}"
+            continue
         if (
             isinstance(was, dict)
             and was.get("src") == files[rel]["src"]

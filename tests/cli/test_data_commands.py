@@ -92,3 +92,45 @@ def test_an_interrupted_synth_is_refused_by_check_and_by_synth(tmp_path, capsys,
         assert "re-run `cartoonlab data synth` into a new or empty folder" in err[0]
     assert run("data", "synth", str(tmp_path / "E"), "--n", "6", "--size", "16", "--n-test", "2") == 0
     assert run("data", "check", str(tmp_path / "E"), "--min-size", "16", "--strict") == 0
+
+
+def test_check_and_smooth_report_a_file_they_cannot_read_and_go_on(tmp_path, capsys, monkeypatch):
+    """An I/O error on one file (EIO, permissions) is that file's problem, counted; the rest is
+    checked and smoothed, and `smooth` exits non-zero when any file failed."""
+    import errno
+
+    from cartoonlab.data import folders, smoothing
+
+    assert run("data", "synth", str(tmp_path / "ds"), "--n", "4", "--size", "32", "--n-test", "2") == 0
+    cartoons = tmp_path / "ds" / "trainB"
+    bad = sorted(cartoons.glob("*.png"))[1]
+    real = folders.file_sha256
+
+    def sha(path):
+        if str(path) == str(bad):
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real(path)
+
+    monkeypatch.setattr(folders, "file_sha256", sha)
+    monkeypatch.setattr(smoothing, "file_sha256", sha)
+    capsys.readouterr()
+    assert run("data", "check", str(cartoons), "--min-size", "32", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"]["unreadable"] == [f"{bad.name}: Input/output error"], report
+    assert run("data", "smooth", str(cartoons), str(tmp_path / "sm"), "--workers", "1") == 1
+    out, err = capsys.readouterr()
+    assert "smoothed 3, reused 0, failed 1" in out and f"failed: {bad.name}: cannot read" in err
+    assert len(list((tmp_path / "sm").glob("*.png"))) == 3
+
+
+def test_smooth_fails_when_its_writes_fail(tmp_path, capsys, monkeypatch):
+    from cartoonlab.data import smoothing
+
+    assert run("data", "synth", str(tmp_path / "ds"), "--n", "3", "--size", "32", "--n-test", "2") == 0
+
+    def full_disk(path, img):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(smoothing, "write_image", full_disk)
+    assert run("data", "smooth", str(tmp_path / "ds" / "trainB"), str(tmp_path / "sm"), "--workers", "1") == 1
+    assert "smoothed 0, reused 0, failed 3" in capsys.readouterr().out
