@@ -14,7 +14,6 @@ Every file is written atomically (a temporary file renamed over the target).
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from torch import nn
 from cartoonlab.exported import CONVENTION, META_FILE, BakedGenerator
 from cartoonlab.inference import load_generator
 from cartoonlab.released import load_released
+from cartoonlab.utils import replacing
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx", "safetensors": ".safetensors"}
 
@@ -42,13 +42,9 @@ def export(ckpt: str | Path, fmt: str, out: str | Path, released: bool = False) 
     if out.resolve() == Path(ckpt).resolve():
         raise ValueError(f"{out} is the checkpoint itself; choose another name")
     meta = {"generator": net.config, "train_size": net.train_size, "source": Path(ckpt).name}
-    tmp = out.parent / f".{out.name}.tmp"
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with replacing(out) as tmp:  # two exports to one path: each its own temporary file
         WRITERS[fmt](net, meta, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

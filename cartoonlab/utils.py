@@ -2,32 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
-import tempfile
+import secrets
 from pathlib import Path
+
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
+def temp_path(path: str | Path, suffix: str = ".tmp") -> Path:
+    """A temporary name beside `path` for writing it atomically: hidden, unique to this
+    writer (pid and a random token: two writers of one file never share it), ending in
+    `suffix` (a writer that goes by the extension passes the real one), and never longer
+    than a file name may be, however long `path`'s name is. Every atomic writer of
+    cartoonlab takes its temporary name from here."""
+    path = Path(path)
+    tail = f".{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+    name = os.fsencode(path.name)  # the bytes on disk (undecodable names included)
+    room = NAME_MAX - 1 - len(os.fsencode(tail))
+    if len(name) > room:  # cut at a whole UTF-8 character
+        name = name[:room]
+        while name and (name[-1] & 0xC0) == 0x80:
+            name = name[:-1]
+        if name and name[-1] >= 0xC0:
+            name = name[:-1]
+    return path.with_name(f".{os.fsdecode(name)}{tail}")
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, suffix: str = ".tmp"):
+    """Write `path` atomically: yields a `temp_path` to write; when the block ends without
+    an error it is renamed over `path` (readers see the old file or the new one, never half
+    of one), otherwise it is removed."""
+    tmp = temp_path(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str | bytes) -> None:
-    """Write `text` (or bytes) to `path` so that readers see the old or the new file, never half.
-    The file gets the mode a plain `open()` would give it (0666 less the umask), not
-    `mkstemp`'s private 0600, so a shared results folder stays readable."""
+    """Write `text` (or bytes) to `path` so that readers see the old or the new file, never half,
+    flushed to disk first. The file gets the mode a plain `open()` would give it (0666 less
+    the umask), so a shared results folder stays readable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+    with replacing(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
         with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_figure(fig, path: Path, dpi: int = 120) -> Path:
@@ -36,13 +64,11 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
+        with replacing(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=dpi)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -11,7 +11,6 @@ end, so an interrupted run leaves no half-written video.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
+from cartoonlab.utils import replacing
 
 SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 
@@ -49,17 +49,13 @@ def translate_video(
     if not src.is_file():
         raise FileNotFoundError(2, "No such file", str(src))
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f".{dst.stem}.tmp{dst.suffix}"
     try:
-        with av.open(str(src)) as inp:
+        with replacing(dst, dst.suffix) as tmp, av.open(str(src)) as inp:  # the container by its suffix
             if not inp.streams.video:
                 raise ValueError(f"{src} has no video stream")
             n = _encode(av, inp, tmp, net, translate, device, progress)
-        os.replace(tmp, dst)
     except av.error.FFmpegError as e:
         raise ValueError(f"{src}: cannot be decoded or encoded as video ({e})") from e
-    finally:
-        tmp.unlink(missing_ok=True)
     return n
 
 

@@ -1,6 +1,8 @@
 import os
 import stat
 
+import pytest
+
 from cartoonlab.utils import atomic_write_text
 
 
@@ -16,3 +18,25 @@ def test_atomic_write_gives_the_mode_a_plain_open_gives(tmp_path):
     assert mode == stat.S_IMODE((tmp_path / "plain.json").stat().st_mode) == 0o644
     assert (tmp_path / "metrics.json").read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_atomic_writer_takes_a_unique_temporary_name_that_fits_any_file_name(tmp_path):
+    """A legal 250-byte file name is written (its temporary name would otherwise pass the 255-byte
+    limit), and two writers of one file never share a temporary name."""
+    import numpy as np
+
+    from cartoonlab.data.folders import write_image
+    from cartoonlab.utils import NAME_MAX, replacing, temp_path
+
+    long = tmp_path / ("é" * 60 + "x" * 126 + ".png")  # 246 bytes + ".png": legal
+    assert len(long.name.encode()) == 250
+    names = {temp_path(long).name for _ in range(50)}
+    assert len(names) == 50 and all(len(n.encode()) <= NAME_MAX for n in names)
+    assert all(n.startswith(".é") and n.endswith(".tmp") for n in names), "hidden, whole characters"
+    write_image(long, np.zeros((4, 4, 3), np.uint8))
+    atomic_write_text(long.with_suffix(".txt"), "kept")
+    assert long.is_file() and long.with_suffix(".txt").read_text() == "kept"
+    with pytest.raises(RuntimeError), replacing(tmp_path / "a.bin") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed midway")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, long.with_suffix(".txt").name])

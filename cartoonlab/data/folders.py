@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from cartoonlab.utils import replacing
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 EXIF_ORIENTATION = 0x0112
 DRAFT_PIXELS = 16_000_000  # smaller JPEGs decode as always (numbers of ordinary data unchanged)
@@ -264,10 +266,5 @@ def write_image(path: Path, rgb) -> None:
     if not ok:
         raise OSError(f"cannot encode {path} (unknown image extension {path.suffix!r})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -7,9 +7,7 @@ ablation cell on the same data, reuses them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,7 +18,7 @@ import torch
 from cartoonlab.data.folders import file_sha256, load_rgb
 from cartoonlab.data.transforms import eval_transform
 from cartoonlab.metrics.backbone import InceptionFeatures
-from cartoonlab.utils import cache_dir
+from cartoonlab.utils import cache_dir, replacing
 
 
 def to_uint8_tensor(x: torch.Tensor) -> torch.Tensor:
@@ -94,14 +92,11 @@ def reference_features(
         except Exception as err:  # noqa: BLE001 - a corrupt cache entry is recomputed, not fatal
             warnings.warn(f"unreadable FID cache {path} ({type(err).__name__}): recomputing", stacklevel=2)
     feats = file_features(backbone, paths, image_size, device, **kw)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:  # the cache is optional: a read-only cache folder must not lose the features
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(feats, tmp)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            torch.save(feats, tmp)
     except OSError as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         warnings.warn(
             f"FID features not cached ({err.strerror or err}: {err.filename or path.parent}); "
             f"set CARTOONLAB_CACHE to a writable folder to reuse them",
