@@ -34,7 +34,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from cartoonlab.utils import temp_path
+from cartoonlab.utils import regular_file, temp_path
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -91,6 +91,8 @@ def checkpoint_errors(path: Any) -> Iterator[None]:
 
 
 def _check_magic(path: Any) -> None:
+    if isinstance(path, (str, Path)):
+        regular_file(path)
     try:
         with open(path, "rb") as f:
             head = f.read(2)

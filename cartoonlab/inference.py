@@ -34,6 +34,7 @@ from cartoonlab.data.folders import list_images, load_alpha, load_rgb, write_ima
 from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
 from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
 from cartoonlab.tiles import pad_to_stride, translate_tiled
+from cartoonlab.utils import regular_file
 
 TRUSTED_PREFIX = "cartoonlab.nets."
 ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
@@ -48,7 +49,7 @@ def load_generator(
     archive is a program, see `cartoonlab.exported`), in eval mode; `train_size` on it is
     the short side it was trained at (None where unknown). Every format takes and returns
     `[B, 3, H, W]` RGB in [-1, 1]."""
-    suffix = Path(path).suffix.lower()
+    suffix = regular_file(path).suffix.lower()
     if suffix in TORCHSCRIPT:
         return load_torchscript(path, map_location, trust_code=trust_code)
     if suffix in EXPORTED:

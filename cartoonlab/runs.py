@@ -18,7 +18,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger, Logger
 
-from cartoonlab.utils import atomic_write_text, check_name, machine_info
+from cartoonlab.utils import atomic_write_text, check_name, machine_info, regular_file
 
 if sys.version_info >= (3, 11):
     from enum import StrEnum
@@ -66,7 +66,7 @@ def read_record(path: str | Path) -> dict:
     naming the file, so the caller marks that run and goes on."""
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(regular_file(path).read_bytes())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import platform
 import re
 import secrets
 from pathlib import Path
+
+
+def regular_file(path: str | Path) -> Path:
+    """`path`, checked before it is opened for reading: a named pipe, a device or a socket
+    is refused (OSError naming it), since reading one can block forever or never end. A
+    missing file or a folder passes: the caller's own open reports those."""
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return path
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise OSError(errno.EINVAL, f"{kind}, not a regular file: give a file", str(path))
+    return path
+
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 

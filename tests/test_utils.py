@@ -40,3 +40,35 @@ def test_every_atomic_writer_takes_a_unique_temporary_name_that_fits_any_file_na
         tmp.write_bytes(b"half")
         raise RuntimeError("killed midway")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long.name, long.with_suffix(".txt").name])
+
+
+def test_named_pipes_are_refused_where_a_file_is_read_never_waited_on(tmp_path):
+    """A named pipe given as an image, a checkpoint, a config or a run's metrics.json is
+    refused at once with one line naming it (reading one blocks until a writer comes)."""
+    import subprocess
+    import sys
+
+    from cartoonlab.data.folders import load_rgb
+    from cartoonlab.runs import read_record
+
+    for name in ("in.png", "model.ckpt", "config.yaml", "metrics.json"):
+        os.mkfifo(tmp_path / name)
+    with pytest.raises(OSError, match="a named pipe, not a regular file"):
+        load_rgb(tmp_path / "in.png")
+    record = read_record(tmp_path / "metrics.json")
+    assert record["status"] == "corrupt" and "named pipe" in record["error"]
+    (tmp_path / "photo.png").write_bytes(b"")  # never read: the model is refused first
+    for args in (
+        [
+            "cartoonize",
+            "--ckpt",
+            str(tmp_path / "model.ckpt"),
+            str(tmp_path / "photo.png"),
+            str(tmp_path / "o.png"),
+        ],
+        ["fit", "--config", str(tmp_path / "config.yaml")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "cartoonlab", *args], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2 and "a named pipe, not a regular file" in done.stderr, done.stderr[-500:]

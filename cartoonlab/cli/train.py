@@ -43,6 +43,7 @@ from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
 from cartoonlab.systems.base import scheduled_epochs
+from cartoonlab.utils import regular_file
 
 
 class RunConfigSaver(SaveConfigCallback):
@@ -186,7 +187,7 @@ def check_config_files(args: list[str]) -> None:
     files = [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
     files += [b for a, b in zip(args, args[1:]) if a == "--config"]
     for f in files:
-        path = Path(f)
+        path = regular_file(f)
         if not path.is_file():
             continue  # jsonargparse names a missing file itself
         try:

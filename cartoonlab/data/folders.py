@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from cartoonlab.utils import replacing
+from cartoonlab.utils import regular_file, replacing
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 EXIF_ORIENTATION = 0x0112
@@ -118,7 +118,7 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> np.ndarray:
     Raises OSError (or a PIL error) for unreadable, truncated or non-image files, and
     ValueError for one over `MAX_PIXELS`.
     """
-    with Image.open(path) as im:
+    with Image.open(regular_file(path)) as im:
         limit_decode(im, path, min_side)
         im.load()
         im = ImageOps.exif_transpose(im) or im
