@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from cartoonlab.ablation.matrix import Matrix, Run, _files
+from cartoonlab.ablation.matrix import Matrix, Run, config_files
 
 IGNORED = {
     "seed_everything",
@@ -108,14 +108,14 @@ def recipe_files(matrix: Matrix, cell: str) -> list[Path]:
     configs and the profile's family files (before and after the delta)."""
     recipe = matrix.recipes[matrix.cells[cell]["recipe"]]
     prof, family = matrix.profile_spec, recipe["family"]
-    names = [*recipe["configs"], *_files(prof.get("family", {}).get(family))]
-    names += _files(prof.get("family_after", {}).get(family))
+    names = [*recipe["configs"], *config_files(prof.get("family", {}).get(family))]
+    names += config_files(prof.get("family_after", {}).get(family))
     return [matrix.root / n for n in names]
 
 
 def allowed_keys(matrix: Matrix, cell: str, baseline: str) -> set[str]:
     spec = matrix.cells[cell]
-    keys = file_keys([matrix.root / f for f in _files(spec.get("delta"))])
+    keys = file_keys([matrix.root / f for f in config_files(spec.get("delta"))])
     if spec["recipe"] != matrix.cells[baseline]["recipe"]:
         keys |= file_keys(recipe_files(matrix, cell)) | file_keys(recipe_files(matrix, baseline))
     return keys

@@ -77,7 +77,7 @@ def _checked(spec, path: Path) -> dict:
     return spec
 
 
-def _files(entry: str | list[str] | None) -> list[str]:
+def config_files(entry: str | list[str] | None) -> list[str]:
     """A profile's or cell's config entry: none, one file, or a list of files."""
     return [] if not entry else [entry] if isinstance(entry, str) else list(entry)
 
@@ -187,10 +187,10 @@ class Matrix:
         # base < profile data < recipe < profile's family overrides < cell delta < profile
         # < profile's family_after (what a profile must impose on every cell, e.g. offline networks)
         files = ["base.yaml", *prof.get("configs", []), *recipe["configs"]]
-        files += _files(prof.get("family", {}).get(recipe["family"]))
-        files += _files(spec.get("delta"))
+        files += config_files(prof.get("family", {}).get(recipe["family"]))
+        files += config_files(spec.get("delta"))
         files += prof.get("after", [])
-        files += _files(prof.get("family_after", {}).get(recipe["family"]))
+        files += config_files(prof.get("family_after", {}).get(recipe["family"]))
         args = ["fit"] + [a for f in files for a in ("--config", str(self.root / f))]
         args += list(spec.get("profile_args", {}).get(self.profile, []))
         if data:

@@ -1,8 +1,9 @@
 """Results of an ablation: `ablation.csv`, `tables.md`, FID/KID bar plots and sample grids.
 
-Significance: a cell is marked when its per-seed FID differs from its table's
-baseline by Welch's t-test at p < 0.05 (two-sided). With 2-3 seeds the test has
-little power: an unmarked difference is "not shown to be real", not "no effect".
+Each cell's effect against its table's baseline, on both axes, with its interval and
+Holm-corrected p, comes from `cartoonlab.ablation.effects`: an effect is called only
+when they support it, and otherwise reported as not separable at this budget, with
+the smallest effect the table could have detected.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from cartoonlab.ablation.matrix import Matrix, Run, _files
+from cartoonlab.ablation.matrix import Matrix, Run, config_files
 from cartoonlab.ablation.runner import run_state
 from cartoonlab.runs import RunStatus, is_done, scored_checkpoint
 from cartoonlab.utils import atomic_write_text, save_figure
@@ -175,7 +176,7 @@ def _fmt(vals: list[float], scale: float = 1.0, digits: int = 1) -> str:
 
 def hypothesis(matrix: Matrix, cell: str) -> str:
     """The first comment line of the cell's (last) delta YAML."""
-    delta = _files(matrix.cells[cell].get("delta"))
+    delta = config_files(matrix.cells[cell].get("delta"))
     if not delta:
         return matrix.cells[cell].get("note", "baseline recipe")
     for line in (matrix.root / delta[-1]).read_text().splitlines():
@@ -209,7 +210,7 @@ def tables_markdown(
 ) -> str:
     """`tables.md`: per table, each cell's scores on both axes and its effect against the
     baseline with a 95 % interval (`cartoonlab.ablation.effects`), framed by the identity
-    and ground-truth rows. `noise`: the measured noise sources (`test_split_noise`)."""
+    and ground-truth rows. `noise`: the measured noise sources (`effects.noise_summary`)."""
     from cartoonlab.ablation.effects import ALPHA, METRICS, fmt_effect, table_effects, verdict
 
     note = matrix.profile_spec.get("note", "")
@@ -246,9 +247,7 @@ def tables_markdown(
     ]
     if noise:
         lines += [
-            "Noise, measured: "
-            + "; ".join(f"{k}: {v}" for k, v in noise.items())
-            + ". The seed is the larger source: style effects use seeds as the unit.",
+            "Noise, measured: " + "; ".join(f"{k}: {v}" for k, v in noise.items()) + ".",
             "",
         ]
     id_fid = identity["fid_cartoon"] if identity else None

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cartoonlab.ablation.matrix import Matrix, _files
+from cartoonlab.ablation.matrix import Matrix, config_files
 
 EXP = Path(__file__).resolve().parents[2] / "experiments"
 MATRIX = Matrix.load(EXP / "ablation.yaml", "standard")  # every table
@@ -24,7 +24,7 @@ def test_every_cell_has_a_hypothesis_and_a_small_delta():
 
     for cell, spec in MATRIX.cells.items():
         assert hypothesis(MATRIX, cell), cell
-        for delta in _files(spec.get("delta")):
+        for delta in config_files(spec.get("delta")):
             text = (EXP / delta).read_text()
             assert text.startswith("# Hypothesis"), cell
             assert len(text.splitlines()) <= 12, f"{cell}: a delta, not a copy of a config"
