@@ -66,7 +66,7 @@ def reference_photos(dm) -> tuple[list[Path], list[Path] | None, int]:
     return (dm.files["photo_test"], dm.truths("test"), dm.hparams.image_size) if dm else ([], None, 0)
 
 
-def test_reference_features(dm, backbone: FidBackbone = "auto"):
+def truth_features(dm, backbone: FidBackbone = "auto"):
     """The test cartoons' Inception features `[N, 2048]` as a numpy array (the disk cache
     the runs filled), in the order of the test photos' true cartoons; None without paired
     test data."""

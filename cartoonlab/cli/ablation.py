@@ -136,7 +136,7 @@ def report(args: argparse.Namespace) -> int:
         datamodule_of,
         identity_row,
         reference_photos,
-        test_reference_features,
+        truth_features,
     )
     from cartoonlab.ablation.report import (
         bar_plots,
@@ -160,9 +160,7 @@ def report(args: argparse.Namespace) -> int:
     write_csv(table_rows + framing, out / "ablation.csv")
     given = getattr(args, "survey", None)  # `ablation run` reports too, without the option
     survey = Path(given) if given else out / "survey"
-    noise = noise_summary(
-        table_rows, sorted({t.baseline for t in m.tables.values()}), test_reference_features(dm)
-    )
+    noise = noise_summary(table_rows, sorted({t.baseline for t in m.tables.values()}), truth_features(dm))
     atomic_write_text(
         out / "tables.md",
         tables_markdown(m, table_rows, identity, data=args.data, truth=truth, noise=noise)
