@@ -149,6 +149,11 @@ class GANSystem(L.LightningModule):
 
     def with_schedulers(self, opt_g, opt_d):
         """`configure_optimizers`' return value: both optimizers and their LambdaLRs."""
+        for opt, name in ((opt_g, "optimizer_g"), (opt_d, "optimizer_d")):
+            if not opt.defaults.get("lr", 1.0) > 0:  # the schedules are factors of it
+                raise ValueError(
+                    f"model.{name}.init_args.lr must be greater than 0, got {opt.defaults['lr']}"
+                )
         schedulers = [
             torch.optim.lr_scheduler.LambdaLR(o, self.schedule(o.defaults["lr"], generator=g))
             for o, g in ((opt_g, True), (opt_d, False))

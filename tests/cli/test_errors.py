@@ -215,6 +215,7 @@ def test_bad_numbers_and_missing_folders_are_refused_where_they_enter(tmp_path, 
         ("--data.image_size=0", "data.image_size must be at least 8, got 0"),
         ("--data.image_size=-32", "data.image_size must be at least 8, got -32"),
         ("--run.name=../../escape", "run.name '../../escape' must be one folder name"),
+        ("--model.init_args.optimizer_g.init_args.lr=0.0", "optimizer_g.init_args.lr must be greater than 0"),
     ],
 )
 def test_fit_refuses_bad_values_in_one_line(tmp_path, capsys, monkeypatch, arg, message):
