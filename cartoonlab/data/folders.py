@@ -118,7 +118,11 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> np.ndarray:
     Raises OSError (or a PIL error) for unreadable, truncated or non-image files, and
     ValueError for one over `MAX_PIXELS`.
     """
-    with Image.open(regular_file(path)) as im:
+    try:
+        opened = Image.open(regular_file(path))
+    except Image.DecompressionBombError as err:  # PIL's own limit, hit before ours: name the file
+        raise ValueError(f"{path}: {err}") from err
+    with opened as im:
         limit_decode(im, path, min_side)
         im.load()
         im = ImageOps.exif_transpose(im) or im

@@ -250,3 +250,19 @@ def test_the_backbone_names_are_one_vocabulary():
     assert tuple(choices) == FID_BACKBONES
     with pytest.raises(ValueError, match="unknown FID backbone 'inception'"):
         load_backbone("inception")
+
+
+def test_metrics_fid_names_a_decompression_bomb(tmp_path, capsys, monkeypatch):
+    """PIL's own bomb limit (hit inside Image.open, before cartoonlab's) names the file."""
+    from PIL import Image
+
+    from cartoonlab.cli import main
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((40, 40, 3), i * 40, np.uint8)).save(tmp_path / d / f"{i}.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 40 x 40 is now a "bomb" (over twice the limit)
+    code = main(["metrics", "fid", str(tmp_path / "a"), str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and f"{tmp_path / 'a' / '0.png'}: Image size" in err[-1], err
