@@ -102,6 +102,30 @@ def _check_magic(path: Any) -> None:
         raise NotACheckpointError(path, "empty or truncated")
     if head != b"PK" and head[:1] != b"\x80":
         raise NotACheckpointError(path, "not a PyTorch file")
+    if head == b"PK":
+        _check_stored(path)
+
+
+def _check_stored(path: Any) -> None:
+    """`torch.save` stores every entry of its zip uncompressed (so tensors can be mapped),
+    so a checkpoint's size bounds what loading it allocates. An archive with a compressed
+    entry was not written by torch.save, and one deflated entry can inflate to any size (a
+    zip bomb): refused from the central directory alone, before any entry is read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            packed = [i for i in z.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return  # torch.load reports a damaged archive itself
+    if packed:
+        biggest = max(packed, key=lambda i: i.file_size)
+        raise NotACheckpointError(
+            path,
+            f"{len(packed)} compressed entr{'y' if len(packed) == 1 else 'ies'} (e.g. {biggest.filename}, "
+            f"{biggest.compress_size} bytes inflating to {biggest.file_size}): torch.save stores them "
+            "uncompressed, so this was not written by it and is not loaded",
+        )
 
 
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

@@ -4,6 +4,7 @@ traceback only on request; bad checkpoint files are named as such, never unpickl
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -342,3 +343,42 @@ def test_sigterm_during_fit_exits_130_and_records_an_interruption_not_a_failure(
     assert code == EXIT_INTERRUPTED and "cartoonlab: interrupted" in err, err
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["error"] == "terminated (SIGTERM)", record
+
+
+def test_a_checkpoint_zip_bomb_is_refused_before_anything_inflates(tmp_path):
+    """One deflated 512 MiB entry in a 0.5 MB .ckpt: refused from the zip's central directory
+    (torch.save stores entries uncompressed), with the process's peak memory that of a
+    refusal, not of the inflated tensor."""
+    import subprocess
+    import sys
+    import zipfile
+
+    good = tmp_path / "good.pt"
+    torch.save({"state_dict": {"G.w": torch.zeros(4)}}, good)
+    bomb = tmp_path / "bomb.ckpt"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as dst:
+        with dst.open("good/data/huge", "w", force_zip64=True) as f:
+            zeros = bytes(1 << 20)
+            for _ in range(512):
+                f.write(zeros)
+    assert bomb.stat().st_size < 2 << 20
+
+    def cartoonize(ckpt: Path) -> tuple[subprocess.CompletedProcess, int]:
+        script = (
+            "import resource, sys\n"
+            "from cartoonlab.cli import main\n"
+            f"code = main(['cartoonize', '--ckpt', {str(ckpt)!r}, 'in.png', 'out.png'])\n"
+            "print('peak_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+            "sys.exit(code)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        return done, int(done.stdout.split("peak_mb")[-1])
+
+    done, peak = cartoonize(bomb)
+    assert done.returncode == 2, done.stderr[-400:]
+    assert "compressed entr" in done.stderr and "inflating to 536870912" in done.stderr
+    _, baseline = cartoonize(tmp_path / "missing.ckpt")  # the same command, refused at once
+    assert peak - baseline < 64, f"{peak} MB against {baseline} MB: the 512 MiB entry was inflated"
