@@ -301,6 +301,8 @@ class RunRecorder(L.Callback):
             **getattr(pl_module, "run_info", {}),
             **extra,
         )
+        if status == RunStatus.FINISHED and "error" not in extra:
+            data.pop("error", None)  # an interruption the run has since resumed from is over
         atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
 
     def on_fit_end(self, trainer, pl_module) -> None:

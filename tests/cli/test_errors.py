@@ -334,7 +334,8 @@ def test_sigterm_during_fit_exits_130_and_records_an_interruption_not_a_failure(
     step = CycleGAN.training_step
 
     def terminated(self, batch, batch_idx):  # `kill PID`: Lightning's handler stops at the next batch
-        os.kill(os.getpid(), signal.SIGTERM)
+        if self.current_epoch == 1:  # after epoch 0's last.ckpt
+            os.kill(os.getpid(), signal.SIGTERM)
         return step(self, batch, batch_idx)
 
     with pytest.MonkeyPatch.context() as mp:
@@ -343,6 +344,10 @@ def test_sigterm_during_fit_exits_130_and_records_an_interruption_not_a_failure(
     assert code == EXIT_INTERRUPTED and "cartoonlab: interrupted" in err, err
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["error"] == "terminated (SIGTERM)", record
+    # resumed and finished: the interruption is history, not an error of the finished run
+    code, err = _run(capsys, *fit_args("cyclegan", tmp_path), "--ckpt_path=last")
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert code == 0 and record["status"] == "finished" and "error" not in record, record
 
 
 def test_a_checkpoint_zip_bomb_is_refused_before_anything_inflates(tmp_path):
