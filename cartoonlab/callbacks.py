@@ -17,6 +17,7 @@ from cartoonlab.data.batches import EvalBatch
 from cartoonlab.data.folders import write_image
 from cartoonlab.data.transforms import to_uint8_hwc
 from cartoonlab.metrics.backbone import FidBackbone
+from cartoonlab.runs import TEST_FEATURES, TEST_IMAGES
 from cartoonlab.utils import atomic_write_text
 
 
@@ -163,8 +164,6 @@ class TranslationMetrics(L.Callback):
         if self._active and trainer.is_global_zero:
             self._write_per_image(trainer, Path(trainer.log_dir or trainer.default_root_dir))
 
-    IMAGES, FEATURES = "test_images.csv", "test_features.npy"
-
     def _write_per_image(self, trainer, out: Path) -> None:
         """`test_images.csv`: each test photo's content scores (one row per photo file
         name, so that runs pair up per image); `test_features.npy`: the translations'
@@ -182,10 +181,10 @@ class TranslationMetrics(L.Callback):
         w = csv.writer(text)
         w.writerow(["image", *cols])
         w.writerows([n, *(f"{cols[k][j]:.6g}" for k in cols)] for j, n in enumerate(names))
-        atomic_write_text(out / self.IMAGES, text.getvalue())
+        atomic_write_text(out / TEST_IMAGES, text.getvalue())
         buf = io.BytesIO()
         np.save(buf, feats.numpy().astype(np.float32))
-        atomic_write_text(out / self.FEATURES, buf.getvalue())
+        atomic_write_text(out / TEST_FEATURES, buf.getvalue())
 
     def state_dict(self) -> dict:
         return {"best": self.best}

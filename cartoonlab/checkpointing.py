@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from cartoonlab.utils import regular_file, temp_path
+from cartoonlab.utils import atomic_file, regular_file
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -148,20 +147,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a save that was killed
-            stale.unlink(missing_ok=True)
-        tmp = temp_path(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        if path.parent.is_dir():
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a save that was killed
+                stale.unlink(missing_ok=True)
+        with atomic_file(path, "wb") as f:
+            torch.save(checkpoint, f)
 
     def load_checkpoint(
         self, path, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None

@@ -98,6 +98,11 @@ def is_done(record: dict) -> bool:
     )
 
 
+# after a test (`callbacks.TranslationMetrics`): each test photo's content scores, one row per
+# photo file name, and the translations' Inception features in the same order
+TEST_IMAGES, TEST_FEATURES = "test_images.csv", "test_features.npy"
+
+
 def scored_checkpoint(run_dir: str | Path) -> Path:
     """The checkpoint a finished run's test figures come from: `checkpoints/best.ckpt`
     (best validation FID, `callbacks.TranslationMetrics`) when it exists, else `last.ckpt`."""

@@ -63,18 +63,26 @@ def replacing(path: str | Path, suffix: str = ".tmp"):
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_text(path: str | Path, text: str | bytes) -> None:
-    """Write `text` (or bytes) to `path` so that readers see the old or the new file, never half,
-    flushed to disk first. The file gets the mode a plain `open()` would give it (0666 less
-    the umask), so a shared results folder stays readable."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "w"):
+    """An open file (`mode` "w" or "wb") whose contents replace `path` when the block ends
+    without an error, flushed to disk first: readers see the old file or the new one, never
+    half. It gets the mode a plain `open()` would give it (0666 less the umask), so a shared
+    results folder stays readable."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
+
+
+def atomic_write_text(path: str | Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to `path` atomically (`atomic_file`)."""
+    with atomic_file(path, "wb" if isinstance(text, bytes) else "w") as f:
+        f.write(text)
 
 
 def save_figure(fig, path: Path, dpi: int = 120) -> Path:

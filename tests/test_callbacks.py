@@ -15,6 +15,7 @@ from cartoonlab.callbacks import SampleGrid, TranslationMetrics
 from cartoonlab.data.transforms import to_uint8_hwc
 from cartoonlab.metrics import InceptionFeatures
 from cartoonlab.metrics.translation import TranslationScores
+from cartoonlab.runs import TEST_FEATURES, TEST_IMAGES
 
 from .systems.helpers import tiny_cyclegan, tiny_data, trainer
 
@@ -92,7 +93,7 @@ def test_translation_metrics_on_validation_and_test(tmp_path, synth_root, thumbn
         assert f"test/{k}" in t.logged_metrics, k
     assert cb.state_dict()["best"] == cb.best, "the best epoch survives a resume"
     # per test image, for statistics paired across runs: the rows average to the logged means
-    with open(tmp_path / TranslationMetrics.IMAGES, newline="") as f:
+    with open(tmp_path / TEST_IMAGES, newline="") as f:
         per_image = list(csv.DictReader(f))
     photos = tiny_data(synth_root)
     photos.setup("test")
@@ -100,7 +101,7 @@ def test_translation_metrics_on_validation_and_test(tmp_path, synth_root, thumbn
     for k in ("l1_truth", "ssim_truth", "ssim_photo", "perc_photo"):
         mean = np.mean([float(r[k]) for r in per_image])
         assert mean == pytest.approx(t.logged_metrics[f"test/{k}"].item(), rel=1e-4), k
-    feats = np.load(tmp_path / TranslationMetrics.FEATURES)
+    feats = np.load(tmp_path / TEST_FEATURES)
     assert feats.shape == (len(per_image), 2048) and np.isfinite(feats).all()
 
 

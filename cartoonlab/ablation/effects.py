@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cartoonlab.ablation.stats import Effect, hierarchical_bootstrap, holm, welch
-from cartoonlab.runs import RunStatus
+from cartoonlab.runs import TEST_FEATURES, TEST_IMAGES, RunStatus
 
 ALPHA = 0.05
 
@@ -38,12 +38,11 @@ METRICS = (
     Metric("l1_truth", "L1 to truth ×1e3", True, 1e3, per_image=True),
     Metric("ssim_truth", "SSIM to truth ×1e3", False, 1e3, per_image=True),
 )
-IMAGES = "test_images.csv"  # `TranslationMetrics.IMAGES`
 
 
 def per_image(run_dir: str | Path) -> dict[str, dict[str, float]]:
     """{image name: {score: value}} of a run's test split ({} when the file is missing)."""
-    path = Path(run_dir) / IMAGES
+    path = Path(run_dir) / TEST_IMAGES
     if not path.is_file():
         return {}
     with open(path, newline="") as f:
@@ -156,7 +155,7 @@ def noise_summary(
     if reference is not None and len(reference) >= min_images:
         sds = []
         for r in table_rows:
-            path = Path(r["run_dir"]) / "test_features.npy"
+            path = Path(r["run_dir"]) / TEST_FEATURES
             if r["cell"] in baselines and r["status"] == RunStatus.FINISHED and path.is_file():
                 sds.append(fid_test_noise(np.load(path), reference))
         if sds:

@@ -71,6 +71,7 @@ _GROUPS = {  # group -> the per-image sums it keeps
     "truth": ("ssim_truth", "psnr_truth", "l1_truth"),
     "perc_truth": ("perc_truth",),
 }
+KEYS = tuple(k for keys in _GROUPS.values() for k in keys)  # every per-image score, in one order
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

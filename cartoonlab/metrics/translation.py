@@ -16,12 +16,13 @@ from __future__ import annotations
 import torch
 
 from cartoonlab.data.batches import EvalBatch
+from cartoonlab.metrics import content
 from cartoonlab.metrics.backbone import InceptionFeatures
 from cartoonlab.metrics.content import ContentMetrics
 from cartoonlab.metrics.features import reference_features, to_uint8_tensor
 from cartoonlab.metrics.fid import FIDKID
 
-PER_IMAGE = ("ssim_photo", "psnr_photo", "perc_photo", "ssim_truth", "psnr_truth", "l1_truth", "perc_truth")
+PER_IMAGE = content.KEYS  # the columns of `per_image_scores`
 
 
 class TranslationScores:
@@ -69,7 +70,7 @@ class TranslationScores:
         # cache (the same files and size give the same features as their eval batches)
         photos = datamodule.files[f"photo_{split}"]
         pairs = [("photo", photos, photos)]
-        truths = datamodule.truths(split) if hasattr(datamodule, "truths") else None
+        truths = datamodule.truths(split)
         if truths is not None:
             pairs.append(("truth", truths, photos))
         for kind, files, keys in pairs:
