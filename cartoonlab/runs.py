@@ -7,6 +7,8 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from enum import Enum
@@ -120,7 +122,9 @@ class RunConfig:
         project / group / tags: W&B project, group and tags.
         wandb: "offline" (default: writes `root/name/wandb/offline-run-*`, never
             touches the network), "online" (only if W&B credentials are
-            configured; else falls back to offline with a warning), "disabled".
+            configured and the server answers within `wandb_timeout` seconds; else
+            falls back to offline with one warning and the run goes on), "disabled".
+        wandb_timeout: seconds to wait for the W&B server before logging offline.
         test_after_fit: run `test` at the end of `fit` (one process for a whole ablation
             cell), on the checkpoint chosen on validation (`checkpoints/best.ckpt`, see
             `TranslationMetrics`), else on the final weights.
@@ -137,6 +141,7 @@ class RunConfig:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     wandb: Literal["offline", "online", "disabled"] = "offline"
+    wandb_timeout: float = 10.0
     test_after_fit: bool = False
     overwrite: bool = False
 
@@ -171,14 +176,14 @@ def _wandb_credentials() -> bool:
     return bool(os.environ.get("WANDB_API_KEY")) or (netrc.exists() and "api.wandb.ai" in netrc.read_text())
 
 
-def _csv_logger(run: RunConfig, resume: bool) -> CSVLogger:
+def _csv_logger(folder: Path, resume: bool) -> CSVLogger:
     """Lightning's CSV logger deletes an existing `metrics.csv` when it starts; a resumed
     run keeps its earlier rows and appends to them. Its warning that "previous log files
     will be deleted" is kept only when that is true: a fresh run over an earlier run's
     `metrics.csv` (not for the config and W&B files written into a new run directory)."""
-    path = run.dir / "metrics.csv"
+    path = folder / "metrics.csv"
     kept = path.read_text() if resume and path.is_file() else None
-    logger = CSVLogger(save_dir=run.root, name=run.name, version="")
+    logger = CSVLogger(save_dir=folder.parent, name=folder.name, version="")
     if rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # set by Lightning
         return logger
     with warnings.catch_warnings():
@@ -191,25 +196,43 @@ def _csv_logger(run: RunConfig, resume: bool) -> CSVLogger:
     return logger
 
 
-def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
-    """A CSV logger (always; its directory is the run directory; appended to when
-    `resume`) and W&B (unless disabled)."""
-    loggers: list[Logger] = [_csv_logger(run, resume)]
+def wandb_reachable(timeout: float) -> bool:
+    """Whether the W&B server (`WANDB_BASE_URL`, default https://api.wandb.ai) answers an
+    HTTP request within `timeout` seconds; any HTTP answer counts, even an error status."""
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    try:
+        urllib.request.urlopen(url, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):  # refused, unresolvable, timed out, or not a URL
+        return False
+    return True
+
+
+def make_loggers(run: RunConfig, resume: bool = False, folder: Path | None = None) -> list[Logger]:
+    """A CSV logger (always; in `folder`, by default the run directory; appended to when
+    `resume`) and W&B (unless disabled; its files go to `folder/wandb`). "online" falls
+    back to offline, with one warning, when no credentials are configured or the server
+    does not answer within `run.wandb_timeout` seconds: the run goes on either way."""
+    folder = run.dir if folder is None else Path(folder)
+    loggers: list[Logger] = [_csv_logger(folder, resume)]
     if run.wandb == "disabled":
         return loggers
     online = run.wandb == "online"
+    why = None
     if online and not _wandb_credentials():
-        warnings.warn(
-            "W&B online mode asked for but no credentials are configured "
-            "(WANDB_API_KEY or ~/.netrc): logging offline instead",
-            stacklevel=2,
-        )
+        why = "no credentials are configured (WANDB_API_KEY or ~/.netrc)"
+    elif online and not wandb_reachable(run.wandb_timeout):
+        url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+        why = f"{url} did not answer within {run.wandb_timeout:g} s (--run.wandb_timeout)"
+    if why:
+        warnings.warn(f"W&B online mode asked for but {why}: logging offline instead", stacklevel=2)
         online = False
     if not online:
         os.environ["WANDB_MODE"] = "offline"  # also for wandb's service process: never prompt
     from lightning.pytorch.loggers import WandbLogger
 
-    run.dir.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     import wandb
 
     # no system-stats thread, no pip freeze / git / console capture: seconds saved per run
@@ -227,12 +250,22 @@ def make_loggers(run: RunConfig, resume: bool = False) -> list[Logger]:
             project=run.project,
             group=run.group,
             tags=run.tags or None,
-            save_dir=str(run.dir),
+            save_dir=str(folder),
             offline=not online,
             settings=settings,
         )
     )
     return loggers
+
+
+def finish_wandb() -> None:
+    """Close the command's W&B run and service, if one was started: its files are complete
+    when the command returns (not at interpreter exit), and a next command in the same
+    process starts its own service instead of logging into this run's folder."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+        wandb.teardown()
 
 
 class RunRecorder(L.Callback):

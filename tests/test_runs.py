@@ -1,8 +1,16 @@
-"""Run bookkeeping: the CSV logger's handling of an existing run directory."""
+"""Run bookkeeping: the CSV logger's handling of an existing run directory, and W&B's
+fallback to offline when its server cannot be reached."""
 
+import http.server
+import os
+import socket
+import threading
+import time
 import warnings
 
-from cartoonlab.runs import RunConfig, make_loggers
+import pytest
+
+from cartoonlab.runs import RunConfig, make_loggers, wandb_reachable
 
 STALE = "Experiment logs directory"
 
@@ -35,3 +43,55 @@ def test_a_fresh_run_over_an_earlier_runs_metrics_warns_and_a_resumed_one_keeps_
     assert [line.split(",")[-1] for line in kept[1:]] == ["300.0", "250.0"]  # appended, not replaced
     _, _, stale = _loggers(tmp_path, resume=False)
     assert len(stale) == 1  # true this time: the earlier rows go
+
+
+def _silent_server():
+    """A loopback port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    return server
+
+
+@pytest.mark.parametrize("server", ["refused", "silent"])
+def test_an_unreachable_wandb_server_falls_back_to_offline_within_the_timeout(server, tmp_path, monkeypatch):
+    """`--run.wandb online` with credentials but no server: one warning, offline logging,
+    within `run.wandb_timeout` seconds (a closed port, and one that never answers)."""
+    if server == "silent":
+        held = _silent_server()
+        port = held.getsockname()[1]
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]  # closed again: connections are refused
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    run = RunConfig(name="r", root=str(tmp_path), wandb="online", wandb_timeout=1.0)
+    start = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        csv_logger, wandb_logger = make_loggers(run)
+    assert time.monotonic() - start < 5
+    fallback = [str(w.message) for w in caught if "W&B" in str(w.message)]
+    assert len(fallback) == 1 and f"127.0.0.1:{port}" in fallback[0] and "offline" in fallback[0]
+    assert wandb_logger._offline and os.environ["WANDB_MODE"] == "offline"
+
+
+def test_a_wandb_server_that_answers_is_used_online(tmp_path, monkeypatch):
+    """Any HTTP answer (here a 404) counts as reachable: no fallback."""
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert wandb_reachable(2.0)
+    finally:
+        server.shutdown()

@@ -29,7 +29,7 @@ import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.trainer.states import TrainerStatus
 
 from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetrics
@@ -41,19 +41,9 @@ from cartoonlab.checkpointing import (
 )
 from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
-from cartoonlab.runs import RunConfig, RunRecorder, make_loggers
+from cartoonlab.runs import RunConfig, RunRecorder, finish_wandb, make_loggers
 from cartoonlab.systems.base import scheduled_epochs
 from cartoonlab.utils import regular_file
-
-
-class RunConfigSaver(SaveConfigCallback):
-    """`config.yaml` is the config the run was trained with: `fit` writes it; `validate`,
-    `test` and `predict` on the run write theirs beside it (`config_test.yaml` ...)."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if stage != "fit":
-            self.config_filename = f"config_{trainer.state.fn.value}.yaml"
-        super().setup(trainer, pl_module, stage)
 
 
 class CartoonLabCLI(LightningCLI):
@@ -130,17 +120,19 @@ class CartoonLabCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         run = self._get(self.config_init, "run")
+        # `fit` writes the run directory; validate / test / predict on a trained run write
+        # their own folder inside it (`<run>/test/`: config.yaml, metrics.csv, metrics.json,
+        # samples, predictions) and leave the training files byte-identical
+        out = run.dir if self.subcommand == "fit" else run.dir / self.subcommand
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         if trainer_cfg.get("logger") in (None, True):
-            # only a fresh fit starts a new metrics.csv: a resumed fit, and validate / test /
-            # predict on a trained run, append to the run's history instead of deleting it
-            resume = self.subcommand != "fit" or bool(self.config[self.subcommand].get("ckpt_path"))
-            kwargs["logger"] = make_loggers(run, resume=resume)
-        kwargs.setdefault("default_root_dir", str(run.dir))
+            resume = self.subcommand == "fit" and bool(self.config[self.subcommand].get("ckpt_path"))
+            kwargs["logger"] = make_loggers(run, resume=resume, folder=out)
+        kwargs.setdefault("default_root_dir", str(out))
         trainer = super().instantiate_trainer(**kwargs)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        trainer.callbacks.append(RunRecorder(run.dir))
+        trainer.callbacks.append(RunRecorder(out))
         decay = self._get(self.config_init, "ema_decay", default=0.0) or 0.0
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0: off; e.g. 0.995), got {decay}")
@@ -212,16 +204,18 @@ def run_cli(args: list[str] | None = None) -> int:
     """`cartoonlab fit|validate|test|predict ARGS`; its exit code (0: failures raise)."""
     if args:
         check_config_files(args)
-    with warnings.catch_warnings():  # `args` holds sys.argv[1:] when run as `cartoonlab`: no mistake
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        CartoonLabCLI(
-            LightningModule,
-            UnpairedImageDataModule,
-            subclass_mode_model=True,
-            args=args,
-            save_config_callback=RunConfigSaver,
-            save_config_kwargs={"overwrite": True},
-            auto_configure_optimizers=False,
-            parser_kwargs={"description": __doc__},
-        )
+    try:
+        with warnings.catch_warnings():  # `args` holds sys.argv[1:] when run as `cartoonlab`: no mistake
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+            CartoonLabCLI(
+                LightningModule,
+                UnpairedImageDataModule,
+                subclass_mode_model=True,
+                args=args,
+                save_config_kwargs={"overwrite": True},
+                auto_configure_optimizers=False,
+                parser_kwargs={"description": __doc__},
+            )
+    finally:
+        finish_wandb()
     return EXIT_OK

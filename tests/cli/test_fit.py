@@ -279,19 +279,26 @@ def test_epochs_follow_the_schedule_unless_given(tmp_path):
 
 
 @pytest.mark.parametrize("subcommand", ["test", "predict", "validate"])
-def test_evaluating_a_run_keeps_its_history(subcommand, tmp_path):
-    """`predict` / `test` / `validate` with a run's own config.yaml append to its metrics.csv
-    and write their config beside the training one, never over it."""
-    run_ok(fit_args("cyclegan", tmp_path))
+def test_evaluating_a_run_leaves_its_training_files_byte_identical(subcommand, tmp_path):
+    """`predict` / `test` / `validate` with a run's own config.yaml write their own folder
+    (`<run>/<subcommand>/`) and never touch a file the training wrote."""
+    run_ok([*fit_args("cyclegan", tmp_path), "--run.wandb=offline"])
     run = tmp_path / "run"
-    before = {f: (run / f).read_text() for f in ("metrics.csv", "config.yaml")}
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+    before = files()
+    assert {"config.yaml", "metrics.csv", "metrics.json", "checkpoints/last.ckpt"} <= set(before)
     run_ok([subcommand, "--config", str(run / "config.yaml"), "--ckpt_path=last"])
-    assert (run / "config.yaml").read_text() == before["config.yaml"], "the training config stays"
-    assert (run / f"config_{subcommand}.yaml").is_file()
+    after = files()
+    assert {f: after.get(f) for f in before} == before, "every training file byte-identical"
+    own = run / subcommand
+    assert (own / "config.yaml").is_file()
+    if subcommand == "predict":
+        assert any((own / "predictions").glob("*.png"))
+    else:
+        prefix = {"test": "test/", "validate": "val/"}[subcommand]
+        assert any(k.startswith(prefix) for k in next(csv.DictReader((own / "metrics.csv").open())))
 
-    def rows(text: str) -> list[dict]:
-        return [{k: v for k, v in r.items() if v} for r in csv.DictReader(text.splitlines())]
 
-    now = rows((run / "metrics.csv").read_text())
-    old = rows(before["metrics.csv"])
-    assert old and all(r in now for r in old), "every training row is still there (new columns aside)"
