@@ -105,6 +105,87 @@ def is_done(record: dict) -> bool:
 TEST_IMAGES, TEST_FEATURES = "test_images.csv", "test_features.npy"
 
 
+# during fit (`Progress`): epoch / epochs, batch / batches, elapsed and ETA, rewritten
+# every few seconds; read by `ablation run` and `ablation status`
+PROGRESS = "progress.json"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5940 else f"{seconds / 3600:.1f} h"
+
+
+def progress_line(progress: dict) -> str:
+    """`epoch 3/20, batch 12/40 (14%), 4.1 min elapsed, ETA 25.3 min` from a PROGRESS record."""
+    line = f"epoch {progress['epoch']}/{progress['epochs']}, batch {progress['batch']}/{progress['batches']}"
+    line += f" ({progress['percent']:.0f}%), {_minutes(progress['elapsed_s'])} elapsed"
+    if progress.get("eta_s") is not None:
+        line += f", ETA {_minutes(progress['eta_s'])}"
+    return line
+
+
+def read_progress(run_dir: str | Path, fresh_s: float | None = None) -> dict | None:
+    """A run's PROGRESS record, or None when there is none, it is unreadable, or it was
+    last written more than `fresh_s` seconds ago (the run is not training now)."""
+    path = Path(run_dir) / PROGRESS
+    try:
+        progress = json.loads(path.read_text())
+        age = time.time() - path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    return None if fresh_s is not None and age > fresh_s else progress
+
+
+class Progress(L.Callback):
+    """Training progress a person can follow without a progress bar: `<run>/progress.json`
+    (atomically, at most every `every_s` seconds and at each epoch end) and, when the
+    progress bar is off (the ablation profiles), the same as one printed line every
+    `print_every_s` seconds. The ETA extrapolates this process's pace over the epochs left
+    (validation included, the final test not)."""
+
+    def __init__(self, run_dir: str | Path, every_s: float = 10.0, print_every_s: float = 60.0) -> None:
+        self.path = Path(run_dir) / PROGRESS
+        self.every_s, self.print_every_s = every_s, print_every_s
+        self._t0 = self._start = 0.0
+        self._written = self._printed = 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._t0 = self._written = self._printed = time.monotonic()
+        self._start = self._fraction(trainer, 0)
+
+    def _fraction(self, trainer, batch: int) -> float:
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
+        batches = max(1, int(trainer.num_training_batches))
+        return min(1.0, (trainer.current_epoch + batch / batches) / epochs)
+
+    def _report(self, trainer, batch: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not trainer.is_global_zero or (not force and now - self._written < self.every_s):
+            return
+        done = self._fraction(trainer, batch)
+        elapsed = now - self._t0
+        pace = (done - self._start) / elapsed if elapsed > 0 else 0.0
+        progress = {
+            "epoch": trainer.current_epoch + 1,
+            "epochs": trainer.max_epochs,
+            "batch": batch,
+            "batches": int(trainer.num_training_batches),
+            "percent": round(100 * done, 1),
+            "elapsed_s": round(elapsed, 1),
+            "eta_s": round((1 - done) / pace, 1) if pace > 0 else None,
+        }
+        atomic_write_text(self.path, json.dumps(progress))
+        self._written = now
+        if trainer.progress_bar_callback is None and now - self._printed >= self.print_every_s:
+            print(progress_line(progress), flush=True)
+            self._printed = now
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._report(trainer, batch_idx + 1)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._report(trainer, int(trainer.num_training_batches), force=True)
+
+
 def scored_checkpoint(run_dir: str | Path) -> Path:
     """The checkpoint a finished run's test figures come from: `checkpoints/best.ckpt`
     (best validation FID, `callbacks.TranslationMetrics`) when it exists, else `last.ckpt`."""

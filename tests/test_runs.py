@@ -1,5 +1,5 @@
 """Run bookkeeping: the CSV logger's handling of an existing run directory, and W&B's
-fallback to offline when its server cannot be reached."""
+fallback to offline when its server cannot be reached, and the progress file."""
 
 import http.server
 import os
@@ -8,9 +8,19 @@ import threading
 import time
 import warnings
 
+import lightning as L
 import pytest
+import torch
 
-from cartoonlab.runs import RunConfig, make_loggers, wandb_reachable
+from cartoonlab.runs import (
+    PROGRESS,
+    Progress,
+    RunConfig,
+    make_loggers,
+    progress_line,
+    read_progress,
+    wandb_reachable,
+)
 
 STALE = "Experiment logs directory"
 
@@ -95,3 +105,36 @@ def test_a_wandb_server_that_answers_is_used_online(tmp_path, monkeypatch):
         assert wandb_reachable(2.0)
     finally:
         server.shutdown()
+
+
+class _Tiny(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def training_step(self, batch, batch_idx):
+        return (self.w * batch[0]).sum()
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(6, 1)), batch_size=2)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_progress_is_written_and_printed_when_the_bar_is_off(tmp_path, capsys):
+    """`Progress`: progress.json after every batch (every_s=0) ends at 100 % of the last
+    epoch, and with the progress bar off the same is printed as lines."""
+    trainer = L.Trainer(
+        max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, callbacks=[Progress(tmp_path, every_s=0, print_every_s=0)],
+    )
+    trainer.fit(_Tiny())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert lines[0].startswith("epoch 1/2, batch 1/3 (17%)") and "ETA" in lines[0]
+    assert lines[-1].startswith("epoch 2/2, batch 3/3 (100%)")
+    final = read_progress(tmp_path)
+    assert final["percent"] == 100 and final["eta_s"] == 0 and progress_line(final) == lines[-1]
+    assert read_progress(tmp_path, fresh_s=60) is not None
+    os.utime(tmp_path / PROGRESS, (time.time() - 600, time.time() - 600))
+    assert read_progress(tmp_path, fresh_s=60) is None, "an old progress file is not a running run"

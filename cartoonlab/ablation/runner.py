@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
-from cartoonlab.runs import RunStatus, is_done, read_record
+from cartoonlab.runs import RunStatus, is_done, progress_line, read_progress, read_record
 from cartoonlab.utils import die_with_parent
 
 
@@ -139,7 +139,10 @@ def run_matrix(
     gpus: list[str] | None = None,
     dry_run: bool = False,
     echo=print,
+    report_every_s: float = 60.0,
 ) -> list[Run]:
+    """Run every run of `matrix` that is not done; a line per run start and end, and every
+    `report_every_s` seconds one line per running run (`runs.progress_line`)."""
     lock = None if dry_run else lock_results(out)  # held until this process exits, however it exits
     runs = matrix.runs(out, data)
     own = [r for r in runs if r.same_as is None]
@@ -162,6 +165,7 @@ def run_matrix(
     running: list[_Slot] = []
     durations: list[float] = []
     queue = list(todo)
+    reported = time.monotonic()
     try:
         while queue or running:
             while queue and slots_free:
@@ -173,6 +177,12 @@ def run_matrix(
                 slots_free.append(_reap(slot, durations))
             for slot in finished:
                 echo(_progress(slot, unique, queue, running, durations, len(slots_free)))
+            if time.monotonic() - reported >= report_every_s:
+                reported = time.monotonic()
+                for slot in running:
+                    progress = read_progress(slot.run.dir)
+                    where = progress_line(progress) if progress else "starting (no epoch yet)"
+                    echo(f"  {slot.run.name}: {where}")
     except KeyboardInterrupt:
         for slot in running:
             slot.proc.terminate()

@@ -89,33 +89,46 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if args.dry_run or all(is_done(run_state(r)) for r in runs) else EXIT_FAILED
 
 
-# what `ablation status` shows besides a `RunStatus`: no metrics.json yet, or trained
+# what `ablation status` shows besides a `RunStatus`: no metrics.json yet, training now
+# (its progress written within the last 2 minutes), stopped with no record, or trained
 # ("finished") without test scores yet (`is_done` false)
-NOT_STARTED, TESTING = "not started", "testing"
+NOT_STARTED, TRAINING, STOPPED, TESTING = "not started", "training", "stopped", "testing"
 
 
-def _status(run) -> str:
+def _status(run) -> tuple[str, str]:
+    """A run's status and, for one that is not done, where it stands."""
     from cartoonlab.ablation.runner import run_state
-    from cartoonlab.runs import RunStatus, is_done
+    from cartoonlab.runs import RunStatus, is_done, progress_line, read_progress
 
     state = run_state(run)
-    if is_done(state) or state.get("status") != RunStatus.FINISHED:
-        return state.get("status", NOT_STARTED)
-    return TESTING
+    status = state.get("status", NOT_STARTED)
+    if is_done(state):
+        return status, ""
+    if status == RunStatus.CORRUPT:
+        return status, state.get("error", "")
+    if status == RunStatus.FINISHED:
+        return TESTING, ""
+    progress = read_progress(run.dir)
+    if progress is None:
+        return status, ""
+    if read_progress(run.dir, fresh_s=120) is not None:
+        return TRAINING, progress_line(progress)
+    # killed without a record (SIGKILL, power loss): `ablation run` resumes it
+    return STOPPED if status == NOT_STARTED else status, f"in epoch {progress['epoch']}/{progress['epochs']}"
 
 
 def status(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.runner import run_state
-    from cartoonlab.runs import RunStatus
-
     m, out = _matrix(args)
     runs = m.runs(out, args.data)
     counts: dict[str, int] = {}
     for r in runs:
-        s = _status(r)
+        s, where = _status(r)
         counts[s] = counts.get(s, 0) + 1
-        error = run_state(r).get("error", "") if s == RunStatus.CORRUPT else ""
-        print(f"  {r.name:32s} {s}" + (f" ({error})" if error else ""))
+        print(f"  {r.name:32s} {s}" + (f" ({where})" if where else ""))
+    for cell in m.cell_names(include_untestable=True):
+        if cell in m.untestable:
+            counts["untestable cells"] = counts.get("untestable cells", 0) + 1
+            print(f"  {cell:32s} untestable, not run ({m.untestable[cell]})")
     print(f"{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return EXIT_OK
 

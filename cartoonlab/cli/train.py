@@ -41,7 +41,7 @@ from cartoonlab.checkpointing import (
 )
 from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
-from cartoonlab.runs import RunConfig, RunRecorder, finish_wandb, make_loggers
+from cartoonlab.runs import Progress, RunConfig, RunRecorder, finish_wandb, make_loggers
 from cartoonlab.systems.base import scheduled_epochs
 from cartoonlab.utils import regular_file
 
@@ -133,6 +133,8 @@ class CartoonLabCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(RunRecorder(out))
+        if self.subcommand == "fit":
+            trainer.callbacks.append(Progress(out))
         decay = self._get(self.config_init, "ema_decay", default=0.0) or 0.0
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0: off; e.g. 0.995), got {decay}")

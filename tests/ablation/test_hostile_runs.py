@@ -14,7 +14,7 @@ import pytest
 from cartoonlab.ablation.matrix import Matrix
 from cartoonlab.ablation.runner import lock_results
 from cartoonlab.cli import EXIT_USER, main
-from cartoonlab.runs import is_done, read_record
+from cartoonlab.runs import PROGRESS, is_done, read_record
 
 from .tiny_matrix import write_tiny_matrix
 
@@ -74,6 +74,25 @@ def test_status_and_report_mark_the_bad_run_and_go_on(tmp_path, capsys):
     rows = (out / "ablation.csv").read_text()
     assert "cyclegan_no_pool,0,corrupt" in rows and "300.0" in rows
     assert "config.yaml" in stderr, "the broken configs are named, not fatal"
+
+
+def test_status_shows_where_each_run_stands(tmp_path, capsys):
+    """A run training now (fresh progress file) shows its epoch and ETA; one whose progress
+    is old (killed with no record) shows the epoch it stopped in; the rest are not started."""
+    path = write_tiny_matrix(tmp_path)
+    out = tmp_path / "out"
+    runs = {r.cell: r for r in Matrix.load(path, "tiny").runs(out)}
+    progress = {"epoch": 3, "epochs": 8, "batch": 2, "batches": 4, "percent": 31.2, "elapsed_s": 60.0, "eta_s": 132.0}
+    for cell in ("cyclegan", "broken"):
+        runs[cell].dir.mkdir(parents=True)
+        (runs[cell].dir / PROGRESS).write_text(json.dumps(progress))
+    old = time.time() - 3600
+    os.utime(runs["broken"].dir / PROGRESS, (old, old))
+    code, stdout, _ = _run(capsys, "ablation", "status", "--matrix", str(path), "--profile", "tiny", "--out", str(out))
+    assert code == 0
+    assert "training (epoch 3/8, batch 2/4 (31%), 1.0 min elapsed, ETA 2.2 min)" in stdout
+    assert "stopped (in epoch 3/8)" in stdout
+    assert "3 runs: 1 not started, 1 stopped, 1 training" in stdout
 
 
 def test_a_second_runner_on_one_folder_is_refused(tmp_path, capsys):

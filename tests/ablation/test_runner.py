@@ -11,7 +11,7 @@ import torch
 from cartoonlab.ablation import runner
 from cartoonlab.ablation.matrix import Matrix
 from cartoonlab.ablation.runner import run_matrix, run_state
-from cartoonlab.runs import is_done
+from cartoonlab.runs import PROGRESS, is_done
 
 from .tiny_matrix import write_tiny_matrix
 
@@ -74,6 +74,29 @@ def test_progress_lines_count_reaped_runs_as_done_not_running(tmp_path, monkeypa
     assert progress[1].startswith("[2/3 done, 0 running, 1 left") and "no_pool-s0: finished" in progress[1]
     assert progress[2].startswith("[2/3 done, 0 running, 0 left") and "broken-s0: failed" in progress[2]
     assert log.index("  start broken-s0") > log.index(progress[1]), "started once a slot was free"
+
+
+def test_running_runs_report_their_progress_at_a_steady_pace(tmp_path, monkeypatch):
+    """Between starts and ends, `ablation run` prints each running run's epoch / total and
+    ETA from its progress file (every `report_every_s`; 0 here: every poll)."""
+    ends = {"cyclegan": (3, 0), "cyclegan_no_pool": (3, 0), "broken": (3, 1)}
+
+    def launch(run, gpu, threads, echo):
+        run.dir.mkdir(parents=True, exist_ok=True)
+        if run.cell == "cyclegan":
+            progress = {"epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "percent": 37.5,
+                        "elapsed_s": 90.0, "eta_s": 150.0}
+            (run.dir / PROGRESS).write_text(json.dumps(progress))
+        log = open(run.dir.parent / f"{run.name}.log", "a")
+        return runner._Slot(run, _FakeRun(run, *ends[run.cell]), time.time(), log, gpu)
+
+    monkeypatch.setattr(runner, "_launch", launch)
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    log = []
+    matrix = Matrix.load(write_tiny_matrix(tmp_path), "tiny")
+    run_matrix(matrix, tmp_path / "out", jobs=2, echo=log.append, report_every_s=0)
+    assert "  cyclegan-s0: epoch 2/4, batch 5/10 (38%), 1.5 min elapsed, ETA 2.5 min" in log
+    assert "  cyclegan_no_pool-s0: starting (no epoch yet)" in log
 
 
 def test_kill_and_resume(tmp_path):
