@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from cartoonlab.checkpointing import NotACheckpointError, read_checkpoint
 from cartoonlab.data.folders import list_images, load_alpha, load_rgb, write_image
 from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
 from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
+from cartoonlab.safe_load import NotACheckpointError, read_checkpoint
 from cartoonlab.tiles import pad_to_stride, translate_tiled
 from cartoonlab.utils import regular_file
 

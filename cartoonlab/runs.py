@@ -325,17 +325,19 @@ def make_loggers(run: RunConfig, resume: bool = False, folder: Path | None = Non
         console="off",
         silent=True,
     )
-    loggers.append(
-        WandbLogger(
-            name=run.name,
-            project=run.project,
-            group=run.group,
-            tags=run.tags or None,
-            save_dir=str(folder),
-            offline=not online,
-            settings=settings,
-        )
+    wandb_logger = WandbLogger(
+        name=run.name,
+        project=run.project,
+        group=run.group,
+        tags=run.tags or None,
+        save_dir=str(folder),
+        offline=not online,
+        settings=settings,
     )
+    # Lightning always passes `anonymous` (None here), which wandb >= 0.19 answers with a
+    # "has no effect" warning on every run
+    wandb_logger._wandb_init.pop("anonymous", None)
+    loggers.append(wandb_logger)
     return loggers
 
 

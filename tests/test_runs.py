@@ -126,8 +126,12 @@ def test_progress_is_written_and_printed_when_the_bar_is_off(tmp_path, capsys):
     """`Progress`: progress.json after every batch (every_s=0) ends at 100 % of the last
     epoch, and with the progress bar off the same is printed as lines."""
     trainer = L.Trainer(
-        max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, callbacks=[Progress(tmp_path, every_s=0, print_every_s=0)],
+        max_epochs=2,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[Progress(tmp_path, every_s=0, print_every_s=0)],
     )
     trainer.fit(_Tiny())
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]

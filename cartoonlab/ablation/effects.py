@@ -125,18 +125,14 @@ def fid_test_noise(features: np.ndarray, reference: np.ndarray, n: int = 10, see
     same draw for both sets: they are paired scenes): the test split's sampling noise."""
     import torch
 
-    from cartoonlab.metrics.fid import frechet_distance
+    from cartoonlab.metrics.fid import frechet_distance_of_samples
 
     rng = np.random.default_rng(seed)
-
-    def stats(x: np.ndarray):
-        t = torch.from_numpy(x).double()
-        return t.mean(0), torch.cov(t.T)
-
+    real, fake = torch.from_numpy(reference), torch.from_numpy(features)
     values = []
     for _ in range(n):
-        idx = rng.integers(len(features), size=len(features))
-        values.append(float(frechet_distance(*stats(reference[idx]), *stats(features[idx]))))
+        idx = torch.from_numpy(rng.integers(len(features), size=len(features)))
+        values.append(float(frechet_distance_of_samples(real[idx], fake[idx])))
     return statistics.stdev(values) if len(values) > 1 else math.nan
 
 
@@ -145,7 +141,7 @@ def noise_summary(
 ) -> dict:
     """The two noise sources of FID, measured: the test split's (`fid_test_noise` of each
     finished run of the `baselines`, averaged; only with at least `min_images` test images,
-    below which FID says little and each resample costs a 2048-d eigensolve all the same) and
+    below which FID says little) and
     the seeds' (the SD of a cell's FID over its seeds, pooled over cells). {label: text}."""
     out = {}
     first: dict[str, dict] = {}

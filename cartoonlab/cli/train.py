@@ -22,6 +22,7 @@ holds other pickled objects stops the command with a one-line error.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -33,15 +34,11 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.trainer.states import TrainerStatus
 
 from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetrics
-from cartoonlab.checkpointing import (
-    AtomicCheckpointIO,
-    NotACheckpointError,
-    checkpoint_errors,
-    read_checkpoint,
-)
+from cartoonlab.checkpointing import AtomicCheckpointIO
 from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.runs import Progress, RunConfig, RunRecorder, finish_wandb, make_loggers
+from cartoonlab.safe_load import NotACheckpointError, checkpoint_errors, read_checkpoint
 from cartoonlab.systems.base import scheduled_epochs
 from cartoonlab.utils import regular_file
 
@@ -200,6 +197,16 @@ def check_config_files(args: list[str]) -> None:
                 raise ValueError(
                     f"config {path}: `{key}` must be a mapping of its settings, got {cfg[key]!r}"
                 )
+
+
+class _NoAdvert(logging.Filter):
+    """Drops Lightning's "Tip: ... try installing litlogger" line, printed on every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvert())
 
 
 def run_cli(args: list[str] | None = None) -> int:

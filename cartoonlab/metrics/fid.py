@@ -42,6 +42,20 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> torch.Tensor:
     )
 
 
+def frechet_distance_of_samples(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`frechet_distance` of two feature sets `[n, d]` (sample covariances), exactly, in the
+    samples' space: with centred X, Y, S1 S2 = X^T X Y^T Y / (n-1)(m-1) has the non-zero
+    eigenvalues of (X Y^T)(X Y^T)^T / (n-1)(m-1), so Tr sqrt(S1 S2) is the sum of the
+    singular values of X Y^T / sqrt((n-1)(m-1)): one n x m SVD instead of d x d
+    eigensolves (milliseconds for 500 images of 2048 features, where d x d takes seconds)."""
+    x, y = x.double(), y.double()
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    scale = ((len(x) - 1) * (len(y) - 1)) ** 0.5
+    cross = torch.linalg.svdvals(xc @ yc.T).sum() / scale
+    traces = xc.square().sum() / (len(x) - 1) + yc.square().sum() / (len(y) - 1)
+    return (x.mean(0) - y.mean(0)).square().sum() + traces - 2 * cross
+
+
 class _PassThrough(nn.Module):
     num_features = InceptionFeatures.num_features
 

@@ -82,13 +82,23 @@ def test_status_shows_where_each_run_stands(tmp_path, capsys):
     path = write_tiny_matrix(tmp_path)
     out = tmp_path / "out"
     runs = {r.cell: r for r in Matrix.load(path, "tiny").runs(out)}
-    progress = {"epoch": 3, "epochs": 8, "batch": 2, "batches": 4, "percent": 31.2, "elapsed_s": 60.0, "eta_s": 132.0}
+    progress = {
+        "epoch": 3,
+        "epochs": 8,
+        "batch": 2,
+        "batches": 4,
+        "percent": 31.2,
+        "elapsed_s": 60.0,
+        "eta_s": 132.0,
+    }
     for cell in ("cyclegan", "broken"):
         runs[cell].dir.mkdir(parents=True)
         (runs[cell].dir / PROGRESS).write_text(json.dumps(progress))
     old = time.time() - 3600
     os.utime(runs["broken"].dir / PROGRESS, (old, old))
-    code, stdout, _ = _run(capsys, "ablation", "status", "--matrix", str(path), "--profile", "tiny", "--out", str(out))
+    code, stdout, _ = _run(
+        capsys, "ablation", "status", "--matrix", str(path), "--profile", "tiny", "--out", str(out)
+    )
     assert code == 0
     assert "training (epoch 3/8, batch 2/4 (31%), 1.0 min elapsed, ETA 2.2 min)" in stdout
     assert "stopped (in epoch 3/8)" in stdout

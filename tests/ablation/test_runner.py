@@ -84,8 +84,15 @@ def test_running_runs_report_their_progress_at_a_steady_pace(tmp_path, monkeypat
     def launch(run, gpu, threads, echo):
         run.dir.mkdir(parents=True, exist_ok=True)
         if run.cell == "cyclegan":
-            progress = {"epoch": 2, "epochs": 4, "batch": 5, "batches": 10, "percent": 37.5,
-                        "elapsed_s": 90.0, "eta_s": 150.0}
+            progress = {
+                "epoch": 2,
+                "epochs": 4,
+                "batch": 5,
+                "batches": 10,
+                "percent": 37.5,
+                "elapsed_s": 90.0,
+                "eta_s": 150.0,
+            }
             (run.dir / PROGRESS).write_text(json.dumps(progress))
         log = open(run.dir.parent / f"{run.name}.log", "a")
         return runner._Slot(run, _FakeRun(run, *ends[run.cell]), time.time(), log, gpu)

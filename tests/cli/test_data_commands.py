@@ -134,3 +134,18 @@ def test_smooth_fails_when_its_writes_fail(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(smoothing, "write_image", full_disk)
     assert run("data", "smooth", str(tmp_path / "ds" / "trainB"), str(tmp_path / "sm"), "--workers", "1") == 1
     assert "smoothed 0, reused 0, failed 3" in capsys.readouterr().out
+
+
+def test_commands_that_do_not_train_start_without_lightning(tmp_path):
+    """`data check`, and the loaders behind `cartoonize` and `export`, never import Lightning
+    (seconds of start-up on a loaded machine; `UnpairedImageDataModule` is imported lazily)."""
+    write_good(tmp_path / "trainA", 2)
+    code = (
+        "import sys; from cartoonlab.cli import main; "
+        f"main(['data', 'check', {str(tmp_path)!r}]); "
+        "import cartoonlab.inference, cartoonlab.export, cartoonlab.data; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

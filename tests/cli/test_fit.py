@@ -279,11 +279,14 @@ def test_epochs_follow_the_schedule_unless_given(tmp_path):
 
 
 @pytest.mark.parametrize("subcommand", ["test", "predict", "validate"])
-def test_evaluating_a_run_leaves_its_training_files_byte_identical(subcommand, tmp_path):
+def test_evaluating_a_run_leaves_its_training_files_byte_identical(subcommand, tmp_path, capfd):
     """`predict` / `test` / `validate` with a run's own config.yaml write their own folder
-    (`<run>/<subcommand>/`) and never touch a file the training wrote."""
+    (`<run>/<subcommand>/`) and never touch a file the training wrote. No advert or
+    deprecation noise from Lightning and W&B on the way."""
     run_ok([*fit_args("cyclegan", tmp_path), "--run.wandb=offline"])
     run = tmp_path / "run"
+    said = capfd.readouterr()
+    assert "litlogger" not in said.out + said.err and "anonymous" not in said.out + said.err
 
     def files() -> dict[str, bytes]:
         return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
@@ -300,5 +303,3 @@ def test_evaluating_a_run_leaves_its_training_files_byte_identical(subcommand, t
     else:
         prefix = {"test": "test/", "validate": "val/"}[subcommand]
         assert any(k.startswith(prefix) for k in next(csv.DictReader((own / "metrics.csv").open())))
-
-

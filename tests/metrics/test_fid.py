@@ -14,7 +14,7 @@ from cartoonlab.metrics import (
     load_backbone,
     reference_features,
 )
-from cartoonlab.metrics.fid import _PassThrough
+from cartoonlab.metrics.fid import _PassThrough, frechet_distance_of_samples
 
 
 def fake_features(n, shift=0.0, seed=0):
@@ -104,6 +104,17 @@ def test_frechet_distance_matches_scipy_formula():
             torch.from_numpy(mu1), torch.from_numpy(s1), torch.from_numpy(mu1), torch.from_numpy(s1)
         )
     ) == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("n", [40, 400])  # fewer images than features (singular), and more
+def test_frechet_distance_of_samples_is_exact(n):
+    """The samples'-space form equals the covariance form, with singular covariances too."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(n, 64)), rng.normal(0.5, 1.5, size=(n, 64)) @ rng.normal(size=(64, 64)) / 8
+    mu1, mu2, s1, s2 = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = frechet_distance(*(torch.from_numpy(x) for x in (mu1, s1, mu2, s2)))
+    got = frechet_distance_of_samples(torch.from_numpy(a), torch.from_numpy(b))
+    assert float(got) == pytest.approx(float(expected), rel=1e-7)
 
 
 def test_reset_keeps_the_reference():
