@@ -50,14 +50,22 @@ def temp_path(path: str | Path, suffix: str = ".tmp") -> Path:
     return path.with_name(f".{os.fsdecode(name)}{tail}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def replacing(path: str | Path, suffix: str = ".tmp"):
     """Write `path` atomically: yields a `temp_path` to write; when the block ends without
     an error it is renamed over `path` (readers see the old file or the new one, never half
-    of one), otherwise it is removed."""
+    of one), otherwise it is removed. The file gets the mode a plain `open()` would give it
+    (0666 less the umask) whatever the writer gave the temporary file (safetensors: 0600)."""
     tmp = temp_path(path, suffix)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

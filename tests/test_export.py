@@ -51,6 +51,9 @@ def test_exported_generator_equals_the_checkpoint_at_any_size(ckpt, tmp_path, fm
     ref = load_generator(ckpt)
     out = export(ckpt, fmt, tmp_path)
     assert out.name == "run" + FORMATS[fmt] and not list(tmp_path.glob(".*.tmp"))
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, "every format: a plain file's mode"
     net = load_generator(out, trust_code=True)  # a TorchScript export of our own
     assert net.train_size == 16
     torch.manual_seed(1)

@@ -38,11 +38,23 @@ GROUPS = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's, once installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("cartoonlab")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cartoonlab",
         description="Photo-to-cartoon GAN experiments (CartoonGAN, CycleGAN, improved CartoonGAN).",
     )
+    parser.add_argument("--version", action="version", version=f"cartoonlab {version()}")
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         sub.add_parser(
@@ -58,14 +70,19 @@ TRACEBACK_ENV = "CARTOONLAB_TRACEBACK"
 USER_ERRORS = (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError, UnicodeError)
 
 
+_UNION = "Does not validate against any of the Union subtypes"
+
+
 def describe(err: BaseException) -> str:
     """One line for an exception: the file for an OSError, the message otherwise."""
+    while _UNION in str(err) and err.__cause__ is not None:  # jsonargparse's wrapping of a class's error
+        err = err.__cause__
     if isinstance(err, OSError) and err.filename is not None:
         text = f"{err.strerror or type(err).__name__}: {err.filename}"
     else:
         text = " ".join(str(err).split()) or type(err).__name__
-        # jsonargparse wraps a class's own ValueError in a Union error (model: LightningModule | None)
-        inner = re.search(r"Union subtypes .*?Errors: - (.*?) - Expected a <class 'NoneType'>", text)
+        # a Union error without its cause: the first subtype's error, when it can be found
+        inner = re.search(rf"{_UNION} .*?Errors: - (.*?) - Expected a <class 'NoneType'>", text)
         text = inner.group(1) if inner else text
         if not isinstance(err, (ValueError, OSError, pickle.UnpicklingError)):
             text = f"{type(err).__name__}: {text}"

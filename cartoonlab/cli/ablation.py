@@ -5,24 +5,42 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cartoonlab.cli.args import positive_int
+from cartoonlab.cli.args import positive_int, words
 from cartoonlab.cli.exits import EXIT_FAILED, EXIT_OK
 
 HELP = "run the ablation matrix (resumable), show its progress, write tables and plots"
 
 
+def default_matrix() -> str:
+    """`experiments/ablation.yaml` of the current folder, else of the checkout cartoonlab is
+    installed from (editable install), so `ablation` works from any folder."""
+    here = Path("experiments/ablation.yaml")
+    checkout = Path(__file__).resolve().parents[2] / here
+    return str(here if here.is_file() or not checkout.is_file() else checkout)
+
+
+def _profiles(matrix: str) -> str:
+    try:
+        import yaml
+
+        return ", ".join(yaml.safe_load(Path(matrix).read_text())["profiles"])
+    except Exception:  # a broken matrix file is reported when it is loaded, not in --help
+        return "see the matrix file"
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--matrix", default="experiments/ablation.yaml", help="the matrix file")
+    matrix = default_matrix()
+    p.add_argument("--matrix", default=matrix, help=f"the matrix file (default {matrix})")
     p.add_argument(
         "--profile",
         default="quick",
-        help="quick (CPU, the three baselines), standard (CPU, every table) or paper (GPU)",
+        help=f"one of the matrix's profiles: {_profiles(matrix)} (default quick)",
     )
     p.add_argument("--out", default=None, help="results folder (default results/<profile>)")
     p.add_argument("--data", default=None, help="a CycleGAN-layout folder (default: the profile's data)")
-    p.add_argument("--seeds", default=None, help='seeds, e.g. "0 1 2" (default: the profile\'s)')
-    p.add_argument("--tables", default=None, help='subset of tables, e.g. "T1 T3"')
-    p.add_argument("--cells", default=None, help="subset of cells")
+    p.add_argument("--seeds", nargs="+", default=None, help="seeds, e.g. 0 1 2 (default: the profile's)")
+    p.add_argument("--tables", nargs="+", default=None, help="subset of tables, e.g. T1 T3")
+    p.add_argument("--cells", nargs="+", default=None, help="subset of cells, e.g. cyclegan cartoongan")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +53,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     _common(p)
     p.add_argument("--jobs", type=positive_int, default=1, help="parallel runs on CPU (default 1)")
-    p.add_argument("--gpus", default=None, help='GPU ids, one run per GPU in parallel, e.g. "0 1 2 3"')
+    p.add_argument(
+        "--gpus", nargs="+", default=None, help="GPU ids, one run per GPU in parallel, e.g. 0 1 2 3"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the `cartoonlab fit` commands and stop")
     p.set_defaults(func=run)
     p = sub.add_parser("status", help="which runs are done, failed or left")
@@ -54,19 +74,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _seed(text: str) -> int:
     if not text.isdigit():
-        raise ValueError(f'--seeds: {text!r} is not a seed; give non-negative integers, e.g. --seeds "0 1 2"')
+        raise ValueError(f"--seeds: {text!r} is not a seed; give non-negative integers, e.g. --seeds 0 1 2")
     return int(text)
 
 
 def _matrix(args):
     from cartoonlab.ablation.matrix import Matrix
 
-    def split(text: str | None) -> list[str] | None:
-        return text.replace(",", " ").split() if text else None
-
-    seeds = [_seed(s) for s in split(args.seeds)] if args.seeds else None
+    seeds = [_seed(s) for s in words(args.seeds)] if args.seeds else None
     m = Matrix.load(
-        args.matrix, args.profile, seeds=seeds, tables=split(args.tables), cells=split(args.cells)
+        args.matrix, args.profile, seeds=seeds, tables=words(args.tables), cells=words(args.cells)
     )
     return m, Path(args.out or f"results/{args.profile}")
 
@@ -81,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         out,
         data=args.data,
         jobs=args.jobs,
-        gpus=args.gpus.split() if args.gpus else None,
+        gpus=words(args.gpus),
         dry_run=args.dry_run,
     )
     if not args.dry_run:

@@ -28,3 +28,9 @@ def folder_path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder, got an empty string")
     return text
+
+
+def words(values: list[str] | None) -> list[str] | None:
+    """A multi-value option's values: separate words (`--cells a b`), and, as before, one
+    quoted string with spaces or commas (`--cells "a b"`, `--cells a,b`)."""
+    return " ".join(values).replace(",", " ").split() if values else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cartoonlab.cli.args import folder_path, int_at_least, positive_int
+from cartoonlab.cli.args import folder_path, int_at_least, positive_int, words
 from cartoonlab.cli.exits import EXIT_OK
 
 HELP = "a blind survey of the cells' translations: build the questions, serve them, tally the answers"
@@ -56,7 +56,7 @@ def build(args: argparse.Namespace) -> int:
 
     out = build_survey(
         args.results,
-        args.cells,
+        words(args.cells),
         args.questions,
         args.out,
         seed=args.seed,

@@ -149,10 +149,11 @@ def _build(arch: str, weights: Literal["imagenet"] | None) -> nn.Module:
     except Exception as err:  # noqa: BLE001 - offline, proxy, corrupt cache...
         hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
         file = enum.url.rsplit("/", 1)[-1]
-        raise RuntimeError(
-            f"ImageNet weights for {arch} are not available ({type(err).__name__}: {err}).\n"
-            f"Download {enum.url} on a machine with internet access and place it at {hub / file} "
-            f"(or set $TORCH_HOME). For a run without them, set `weights: null` (random features)."
+        reason = " ".join(str(getattr(err, "reason", err)).split())[:80]
+        raise FileNotFoundError(
+            f"ImageNet weights for {arch} are not here and could not be downloaded ({reason}): "
+            f"fetch {enum.url} and place it at {hub / file} (or set $TORCH_HOME), or use an "
+            "offline content network (experiments/profiles/offline_content.yaml)"
         ) from err
 
 

@@ -108,3 +108,26 @@ def test_cells_identical_under_a_profile_share_their_run():
     assert quick["velog-s0"].dir == quick["cyclegan-s0"].dir and quick["velog-s0"].same_as == "cyclegan"
     paper = {r.name: r for r in Matrix.load(EXP / "ablation.yaml", "paper").runs(Path("o"), data="d")}
     assert paper["velog-s0"].dir != paper["cyclegan-s0"].dir and paper["velog-s0"].same_as is None
+
+
+def test_one_convention_for_many_values_and_any_folder(tmp_path, capsys, monkeypatch):
+    """`--cells a b` (separate words, as `survey build --cells`), `--cells "a b"` and
+    `--cells a,b` select the same runs, from any folder; `--profile`'s help lists the
+    matrix's profiles; `--version` names the installed version."""
+    import importlib.metadata
+
+    import yaml
+
+    from cartoonlab.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no experiments/ here: the checkout's matrix is used
+    printed = []
+    for cells in (["cyclegan", "cartoongan"], ["cyclegan cartoongan"], ["cyclegan,cartoongan"]):
+        assert main(["ablation", "run", "--dry-run", "--out", "o", "--seeds", "0", "1", "--cells", *cells]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] == printed[2] and printed[0].count("cartoonlab fit --config") == 4
+    assert main(["ablation", "status", "--help"]) == 0
+    profiles = yaml.safe_load((EXP / "ablation.yaml").read_text())["profiles"]
+    assert ", ".join(profiles) in " ".join(capsys.readouterr().out.split())
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"cartoonlab {importlib.metadata.version('cartoonlab')}"

@@ -387,3 +387,29 @@ def test_a_checkpoint_zip_bomb_is_refused_before_anything_inflates(tmp_path):
     assert "compressed entr" in done.stderr and "inflating to 536870912" in done.stderr
     _, baseline = cartoonize(tmp_path / "missing.ckpt")  # the same command, refused at once
     assert peak - baseline < 64, f"{peak} MB against {baseline} MB: the 512 MiB entry was inflated"
+
+
+def test_missing_imagenet_weights_are_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    """A recipe whose content network needs ImageNet weights that are neither cached nor
+    downloadable: one line (not jsonargparse's Union error around it, not cut off) naming
+    the URL, where to put the file and the offline alternative."""
+    import urllib.error
+
+    import torchvision.models._api as api
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(api, "load_state_dict_from_url", offline)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    exp = Path(__file__).resolve().parents[2] / "experiments"
+    configs = [
+        a
+        for f in ("base", "data/synthetic", "models/cartoongan")
+        for a in ("--config", str(exp / f"{f}.yaml"))
+    ]
+    code, err = _run(capsys, "fit", *configs, f"--run.root={tmp_path}", "--run.wandb=disabled")
+    errors = [line for line in err.splitlines() if line.startswith("cartoonlab: error:")]
+    assert code == EXIT_USER and len(errors) == 1, err
+    assert "Union" not in err and "vgg19-dcbb9e9d.pth" in err and "offline_content.yaml" in err
+    assert str(tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in err
