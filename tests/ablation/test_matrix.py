@@ -123,7 +123,8 @@ def test_one_convention_for_many_values_and_any_folder(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)  # no experiments/ here: the checkout's matrix is used
     printed = []
     for cells in (["cyclegan", "cartoongan"], ["cyclegan cartoongan"], ["cyclegan,cartoongan"]):
-        assert main(["ablation", "run", "--dry-run", "--out", "o", "--seeds", "0", "1", "--cells", *cells]) == 0
+        args = ["ablation", "run", "--dry-run", "--out", "o", "--seeds", "0", "1", "--cells", *cells]
+        assert main(args) == 0
         printed.append(capsys.readouterr().out)
     assert printed[0] == printed[1] == printed[2] and printed[0].count("cartoonlab fit --config") == 4
     assert main(["ablation", "status", "--help"]) == 0
