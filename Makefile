@@ -19,8 +19,12 @@ JOBS    ?= 2
 ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS),--seeds "$(SEEDS)") \
 	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)") $(if $(OUT),--out "$(OUT)")
 
+# make first: the quick profile's CycleGAN (the ablation's `cyclegan` cell, seed 0) as one run,
+# tested on 40 held-out scenes; `make first` again resumes or re-tests it
+FIRST = base data/synthetic models/cyclegan profiles/quick_cyclegan profiles/quick
+
 .DEFAULT_GOAL := help
-.PHONY: help venv ablation ablation-status ablation-report test test-all lint typecheck format clean
+.PHONY: help venv first notebook ablation ablation-status ablation-report test test-all lint typecheck format clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +38,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install cartoonlab with its dev tools (once)
+
+first: $(STAMP) ## train one small CycleGAN on the embedded benchmark (minutes), write its test grid
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab fit $(foreach f,$(FIRST),--config experiments/$(f).yaml) \
+		--data.synthetic_test_n=40 --run.name=first --run.test_after_fit=true --ckpt_path=last
+	@echo "look at runs/first/samples/test.png (photo | translation | true cartoon); scores in runs/first/metrics.json"
+
+notebook: $(STAMP) ## open notebooks/compare_runs.ipynb in JupyterLab (installs it on first use)
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[notebook]'
+	$(BIN)/jupyter lab notebooks/compare_runs.ipynb
 
 ablation: $(STAMP) ## run the ablation matrix (resumable) and write results/$(PROFILE)/
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab ablation run $(ABLATION_ARGS) \

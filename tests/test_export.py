@@ -149,3 +149,24 @@ def test_a_torchscript_file_runs_nothing_without_the_opt_in(tmp_path, capsys):
     # the payload is real: with the opt-in, running the file writes the marker
     load_generator(evil, trust_code=True)(torch.zeros(1, 3, 32, 32))
     assert marker.read_bytes() == b"pwned\n"
+
+
+def test_the_documented_onnxruntime_snippet_runs(ckpt, tmp_path, monkeypatch):
+    """docs/inference.md's plain ONNX Runtime example, run as written on an export: the
+    cartoon has the photo's size and equals cartoonlab's translation at native resolution."""
+    pytest.importorskip("onnxruntime")
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "inference.md").read_text()
+    snippet = re.search(r"```python\n(import numpy as np\nimport onnxruntime.*?)```", doc, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    export(ckpt, "onnx", tmp_path / "g.onnx")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (37, 50, 3), dtype=np.uint8)).save("photo.jpg", quality=95)
+    exec(snippet, {})  # noqa: S102 - our own documentation
+    cartoon = np.asarray(Image.open("cartoon.png"), np.float32)
+    photo = torch.from_numpy(np.asarray(Image.open("photo.jpg").convert("RGB"), np.float32) / 127.5 - 1)
+    expected = translate(load_generator(ckpt), photo.permute(2, 0, 1)[None]).clamp(-1, 1)
+    expected = (expected[0].permute(1, 2, 0).numpy() + 1) * 127.5
+    assert cartoon.shape == (37, 50, 3) and np.abs(cartoon - expected).max() <= 2
