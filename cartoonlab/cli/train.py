@@ -37,6 +37,7 @@ from cartoonlab.callbacks import PredictionWriter, SampleGrid, TranslationMetric
 from cartoonlab.checkpointing import AtomicCheckpointIO
 from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
+from cartoonlab.distributed import AverageBatchNormStats
 from cartoonlab.runs import Progress, RunConfig, RunRecorder, finish_wandb, make_loggers
 from cartoonlab.safe_load import NotACheckpointError, checkpoint_errors, read_checkpoint
 from cartoonlab.systems.base import scheduled_epochs
@@ -130,6 +131,7 @@ class CartoonLabCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         trainer.callbacks.append(RunRecorder(out))
+        trainer.callbacks.append(AverageBatchNormStats())
         if self.subcommand == "fit":
             trainer.callbacks.append(Progress(out))
         decay = self._get(self.config_init, "ema_decay", default=0.0) or 0.0
