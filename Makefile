@@ -24,7 +24,7 @@ ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS
 FIRST = base data/synthetic models/cyclegan profiles/quick_cyclegan profiles/quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv first notebook ablation ablation-status ablation-report test test-all lint typecheck format clean
+.PHONY: help venv first notebook gpu-check ablation ablation-status ablation-report test test-all lint typecheck format clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ ablation-status: $(STAMP) ## which ablation runs are done, failed or left
 
 ablation-report: $(STAMP) ## rewrite results/$(PROFILE)/ tables, plots and CSV from the runs
 	$(BIN)/cartoonlab ablation report $(ABLATION_ARGS)
+
+gpu-check: $(STAMP) ## on a GPU machine: the first-GPU check (<= 8 min), JSON and a BENCHMARKS.md section in gpu_check/
+	$(BIN)/python benchmarks/gpu_check.py
 
 test: $(STAMP) ## run the fast test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest -q
