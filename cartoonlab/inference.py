@@ -37,6 +37,7 @@ from cartoonlab.tiles import pad_to_stride, translate_tiled
 from cartoonlab.utils import regular_file
 
 TRUSTED_PREFIX = "cartoonlab.nets."
+GENERATORS = "cartoonlab.nets.generators"  # the only networks a model file's spec may build
 ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
 OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
@@ -79,6 +80,18 @@ EXPORTED = {".safetensors": load_safetensors, ".onnx": load_onnx}
 TORCHSCRIPT = (".pt", ".ts")
 
 
+def _check_spec_size(path: str | Path, init_args: dict, weights: dict[str, torch.Tensor]) -> None:
+    """A spec's integer arguments (blocks, widths, depths) cannot exceed what its weights can
+    hold: a network with N blocks has at least N tensors, one of width W a dimension of W. A
+    spec over both bounds is refused before anything is built (a 260-byte file claiming
+    300,000 blocks would otherwise take gigabytes just to describe)."""
+    bound = max([len(weights), *(d for v in weights.values() for d in v.shape)], default=0)
+    for key, value in init_args.items():
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= bound:
+            held = f"more than its {len(weights)} weight tensors hold"
+            raise NotACheckpointError(path, f"its generator spec claims {key}={value}, {held}")
+
+
 def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Tensor]) -> nn.Module:
     """A cartoonlab network from its recorded spec (`meta["generator"]`: class path and
     constructor arguments) and weights, both checked before anything is built."""
@@ -88,8 +101,11 @@ def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Ten
     module, _, name = str(spec.get("class_path")).rpartition(".")
     if not spec["class_path"].startswith(TRUSTED_PREFIX):
         raise ValueError(f"refusing to build {spec['class_path']}: only {TRUSTED_PREFIX}* networks")
+    _check_spec_size(path, spec["init_args"], weights)
     try:
         cls = getattr(importlib.import_module(module), name)
+        if cls.__module__ != GENERATORS or name.startswith("_"):  # e.g. a content network: downloads
+            raise ValueError(f"{spec['class_path']} is not a generator of {GENERATORS}")
         with torch.device("meta"):  # the spec's shapes, checked against the weights before allocating
             shapes = {k: v.shape for k, v in cls(**spec["init_args"]).state_dict().items()}
     except (ImportError, AttributeError, TypeError, ValueError) as e:

@@ -139,17 +139,40 @@ def test_files_that_are_not_checkpoints_are_named_and_never_run(tmp_path, capsys
     assert not marker.exists() and not (tmp_path / "out.png").exists()
 
 
-def test_a_generator_spec_that_does_not_match_its_weights_is_refused_before_allocating(tmp_path, capsys):
-    huge = {**SPEC, "init_args": {"ngf": 1_000_000, "n_blocks": 9}}  # 10^13 parameters if built
+@pytest.mark.parametrize(
+    "init_args, message",
+    [
+        ({"ngf": 1_000_000, "n_blocks": 9}, "claims ngf=1000000"),  # 10^13 parameters if built
+        ({"ngf": 4, "n_blocks": 300_000}, "claims n_blocks=300000"),  # gigabytes of modules to describe
+        ({"ngf": 8, "n_blocks": 2}, "does not match its weights"),  # plausible sizes, other weights
+    ],
+)
+def test_a_generator_spec_that_does_not_match_its_weights_is_refused_before_allocating(
+    tmp_path, capsys, init_args, message
+):
+    """A spec is checked against the weights present before anything is built: sizes no
+    weights could hold are refused at once, others on the meta device (no memory)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ckpt = _ckpt(tmp_path / "huge.ckpt", spec={**SPEC, "init_args": init_args})
     code, err = _run(
-        capsys,
-        "cartoonize",
-        "--ckpt",
-        str(_ckpt(tmp_path / "huge.ckpt", spec=huge)),
-        str(_image(tmp_path / "a.png")),
-        str(tmp_path / "out.png"),
+        capsys, "cartoonize", "--ckpt", str(ckpt), str(_image(tmp_path / "a.png")), str(tmp_path / "o.png")
     )
-    assert code == EXIT_USER and "does not match its weights" in err, err
+    assert code == EXIT_USER and message in err and err.count("\n") == 1, err
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, f"peak memory grew by {grown_mb:.0f} MB"
+
+
+def test_a_spec_may_build_only_a_generator(tmp_path, capsys):
+    """A content network (which would download ImageNet weights) or any other cartoonlab
+    network named by a model file's spec is refused, nothing fetched."""
+    spec = {"class_path": "cartoonlab.nets.features.ContentExtractor", "init_args": {"arch": "vgg19"}}
+    ckpt = _ckpt(tmp_path / "vgg.ckpt", spec=spec)
+    code, err = _run(
+        capsys, "cartoonize", "--ckpt", str(ckpt), str(_image(tmp_path / "a.png")), str(tmp_path / "o.png")
+    )
+    assert code == EXIT_USER and "not a generator" in err and "Downloading" not in err, err
 
 
 def test_a_generator_spec_this_cartoonlab_cannot_build_names_the_checkpoint(tmp_path, capsys):
