@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import errno
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if path.parent.is_dir():
             for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a save that was killed
                 stale.unlink(missing_ok=True)
-        with atomic_file(path, "wb") as f:
-            torch.save(checkpoint, f)
+        try:
+            with atomic_file(path, "wb") as f:
+                torch.save(checkpoint, f)
+        except (OSError, RuntimeError) as err:  # torch.save: "[enforce fail at inline_container.cc]"
+            raise _write_error(path, err) from err
 
     def load_checkpoint(
         self, path, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
@@ -52,6 +57,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().load_checkpoint(
                 path, map_location=map_location, weights_only=True if weights_only is None else weights_only
             )
+
+
+def _write_error(path: Path, err: BaseException) -> OSError:
+    """A failed checkpoint write, named: the file, its filesystem's free space and, when that
+    is what failed (torch.save says only "enforce fail at inline_container.cc"), a full disk."""
+    free = shutil.disk_usage(path.parent).free
+    if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or free < 64 * 2**20:
+        where = f"{path.parent} ({free / 2**20:.0f} MB free)"
+        return OSError(errno.ENOSPC, f"no space left for a checkpoint on the disk of {where}", str(path))
+    return OSError(getattr(err, "errno", None) or errno.EIO, f"cannot write checkpoint ({err})", str(path))
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -173,6 +173,7 @@ class UnpairedImageDataModule(L.LightningDataModule):
             raise ValueError("give `root` (CycleGAN layout) or both `photo_dir` and `cartoon_dir`")
         self.root = root
         self.dirs = {k: v and Path(v) for k, v in given.items()}
+        _refuse_shared_folders(self.dirs)
         self.edge_params = EdgeParams(mode=smooth) if smooth != "none" else None
         self.paired = False
         self.files: dict[str, list[Path]] = {}
@@ -327,3 +328,20 @@ class UnpairedImageDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             **kw,
         )
+
+
+def _refuse_shared_folders(dirs: dict[str, Path | None]) -> None:
+    """Two roles given one folder (photos and cartoons, or training and test photos) would
+    train on nonsense or test on training images: refused, naming both roles."""
+    seen: dict[Path, str] = {}
+    for role, folder in dirs.items():
+        if folder is None:
+            continue
+        real = Path(os.path.realpath(folder))
+        if real in seen:
+            raise ValueError(
+                f"data: the {seen[real]} and {role} folders are the same folder ({folder}): give each "
+                "its own (photos in trainA/, cartoons in trainB/, ...)"
+            )
+        seen[real] = role
+

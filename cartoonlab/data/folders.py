@@ -155,11 +155,14 @@ class CheckReport:
     problems: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     # Kinds that make a file unusable; the rest are converted on load (warnings).
-    FATAL = ("unreadable", "not_an_image")
+    FATAL = ("unreadable", "not_an_image", "ignored_format")
     # What the DataModule does with a file of each kind (printed by `data check`).
     HOW = {
         "unreadable": "skipped by the DataModule",
         "not_an_image": "skipped by the DataModule",
+        "ignored_format": "not read by the DataModule (it reads "
+        + ", ".join(sorted(IMAGE_EXTENSIONS))
+        + "): convert to PNG to use",
         "grayscale": "copied to 3 channels on load",
         "alpha": "composited on white on load",
         "palette": "converted to RGB on load",
@@ -236,6 +239,9 @@ def check_folder(folder: str | Path, min_size: int = 256) -> CheckReport:
         except Exception as err:  # noqa: BLE001
             is_image = path.suffix.lower() in IMAGE_EXTENSIONS and "cannot identify" not in str(err)
             report.problems["unreadable" if is_image else "not_an_image"].append(f"{rel}: {err}")
+            continue
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:  # an image, e.g. a GIF, that training never lists
+            report.problems["ignored_format"].append(rel)
             continue
         for kind, hit in _mode_kinds(mode).items():
             if hit:

@@ -436,3 +436,24 @@ def test_missing_imagenet_weights_are_one_line_naming_the_file(tmp_path, capsys,
     assert code == EXIT_USER and len(errors) == 1, err
     assert "Union" not in err and "vgg19-dcbb9e9d.pth" in err and "offline_content.yaml" in err
     assert str(tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in err
+
+
+def test_a_full_disk_names_the_checkpoint_and_the_free_space(tmp_path, capsys, monkeypatch):
+    """torch.save on a full disk says only "[enforce fail at inline_container.cc:672]": the
+    error names the checkpoint, the disk and its free space, in one line."""
+    import collections
+    import shutil
+
+    import torch
+
+    from tests.cli.test_fit import fit_args
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    code, err = _run(capsys, *fit_args("cyclegan", tmp_path), "--trainer.max_epochs=1")
+    assert code == EXIT_USER and err.count("cartoonlab: error:") == 1, err
+    assert "no space left for a checkpoint" in err and "1 MB free" in err and "last.ckpt" in err, err

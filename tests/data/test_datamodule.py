@@ -213,6 +213,20 @@ def test_clear_errors(tmp_path):
         UnpairedImageDataModule(photo_dir=str(tmp_path / "trainA"))
 
 
+def test_one_folder_in_two_roles_is_refused(tmp_path):
+    """Photos and cartoons from one folder (or training photos tested on) are refused,
+    naming both roles, whatever path spells the folder."""
+    write_good(tmp_path / "imgs", 3)
+    with pytest.raises(ValueError, match="the photo and cartoon folders are the same folder"):
+        UnpairedImageDataModule(
+            photo_dir=str(tmp_path / "imgs"), cartoon_dir=str(tmp_path / "x" / ".." / "imgs")
+        )
+    write_good(tmp_path / "trainA", 3)
+    write_good(tmp_path / "trainB", 3)
+    with pytest.raises(ValueError, match="the photo and photo_test folders"):
+        UnpairedImageDataModule(root=str(tmp_path), photo_test_dir=str(tmp_path / "trainA"))
+
+
 def test_a_dataset_smaller_than_one_batch_is_refused_not_trained_for_zero_steps(synth_root):
     dm = make_dm(synth_root, batch_size=64)  # 24 training pairs per epoch
     with pytest.raises(ValueError, match="smaller than one batch of 64"):

@@ -180,3 +180,13 @@ def test_large_jpegs_decode_reduced_and_huge_images_are_refused(tmp_path, monkey
     report = check_folder(tmp_path, min_size=64)  # `data check` agrees with what loading does
     assert [p.split(":")[0] for p in report.problems["unreadable"]] == ["huge.png"], report.problems
     assert "over the 0 Mpx" in report.problems["unreadable"][0] and report.n_fatal == 1
+
+
+def test_check_and_the_datamodule_agree_on_gifs(tmp_path):
+    """A GIF decodes, but training never lists it: `data check` says it is not read (and
+    counts it among the unusable files) instead of calling it usable."""
+    good = write_good(tmp_path / "trainA", 3)
+    Image.open(good[0]).convert("P").save(tmp_path / "trainA" / "anim.gif")
+    report = check_folder(tmp_path / "trainA", min_size=8)
+    assert report.problems["ignored_format"] == ["anim.gif"] and report.n_fatal == 1
+    assert tmp_path / "trainA" / "anim.gif" not in list_images(tmp_path / "trainA")
