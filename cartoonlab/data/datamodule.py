@@ -344,4 +344,3 @@ def _refuse_shared_folders(dirs: dict[str, Path | None]) -> None:
                 "its own (photos in trainA/, cartoons in trainB/, ...)"
             )
         seen[real] = role
-
