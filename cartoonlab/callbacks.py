@@ -17,7 +17,7 @@ from cartoonlab.data.batches import EvalBatch
 from cartoonlab.data.folders import write_image
 from cartoonlab.data.transforms import to_uint8_hwc
 from cartoonlab.metrics.backbone import FidBackbone
-from cartoonlab.runs import TEST_FEATURES, TEST_IMAGES
+from cartoonlab.runs import BEST, TEST_FEATURES, TEST_IMAGES
 from cartoonlab.utils import atomic_write_text
 
 
@@ -42,8 +42,6 @@ class TranslationMetrics(L.Callback):
         save_best: write `best.ckpt` beside `last.ckpt` whenever `val/fid` improves.
     """
 
-    BEST = "best.ckpt"
-
     def __init__(
         self, every_n_epochs: int = 1, backbone: FidBackbone = "auto", save_best: bool = True
     ) -> None:
@@ -56,7 +54,7 @@ class TranslationMetrics(L.Callback):
     def best_path(cls, trainer) -> Path | None:
         """Where `best.ckpt` lives: beside the run's `last.ckpt` (None without a checkpoint callback)."""
         cb = trainer.checkpoint_callback
-        return Path(cb.dirpath) / cls.BEST if cb is not None and cb.dirpath else None
+        return Path(cb.dirpath) / BEST if cb is not None and cb.dirpath else None
 
     def test_checkpoint(self, trainer) -> tuple[Path | None, int]:
         """What the test after fit scores: `best.ckpt` and its epoch, else (None, the last epoch)."""

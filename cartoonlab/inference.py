@@ -33,13 +33,12 @@ from cartoonlab.data.folders import list_images, load_alpha, load_rgb, write_ima
 from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
 from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
 from cartoonlab.safe_load import NotACheckpointError, read_checkpoint
-from cartoonlab.tiles import pad_to_stride, translate_tiled
+from cartoonlab.tiles import OVERLAP, translate, translate_at  # noqa: F401  # the Python API's names
 from cartoonlab.utils import regular_file
 
 TRUSTED_PREFIX = "cartoonlab.nets."
 GENERATORS = "cartoonlab.nets.generators"  # the only networks a model file's spec may build
 ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
-OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
 
 def load_generator(
@@ -126,44 +125,6 @@ def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Ten
     net.load_state_dict(weights)
     net.train_size = meta.get("train_size")  # type: ignore[attr-defined]  # a dict: checked above
     return net.eval()
-
-
-@torch.no_grad()
-def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """G(x) for `[B, 3, H, W]` in [-1, 1] of any H, W: pad to the network's stride, run,
-    crop back to H x W."""
-    h, w = x.shape[-2:]
-    return net(pad_to_stride(x, getattr(net, "stride", 4)))[..., :h, :w]
-
-
-@torch.no_grad()
-def translate_at(
-    net: nn.Module, x: torch.Tensor, work_side: int | None, tile: int | None = None, overlap: int = OVERLAP
-) -> torch.Tensor:
-    """G(x) computed with the short side resized to `work_side` (None: as is), returned
-    at x's own size. Downscaling is antialiased, like the training data's INTER_AREA.
-    With `tile`, a working image larger than tile x tile is translated in overlapping
-    tiles (`cartoonlab.tiles`: bounded memory, no visible seams)."""
-    h, w = x.shape[-2:]
-    k = work_side / min(h, w) if work_side else 1.0
-    small = (
-        x
-        if k == 1.0
-        else F.interpolate(
-            x,
-            size=(max(1, round(h * k)), max(1, round(w * k))),
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
-        )
-    )
-    if tile and max(small.shape[-2:]) > tile:
-        y = torch.cat([translate_tiled(net, im[None], tile, overlap) for im in small])
-    else:
-        y = translate(net, small)
-    if k == 1.0:
-        return y
-    return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 def work_size(h: int, w: int, work_side: int | None) -> tuple[int, int]:

@@ -186,11 +186,21 @@ class Progress(L.Callback):
         self._report(trainer, int(trainer.num_training_batches), force=True)
 
 
+# a run's checkpoints: `checkpoints/last.ckpt` after every epoch (`checkpointing.LastCheckpoint`,
+# what `--ckpt_path last` resumes) and `checkpoints/best.ckpt` at the best validation FID
+# (`callbacks.TranslationMetrics`)
+CHECKPOINTS, LAST, BEST = "checkpoints", "last.ckpt", "best.ckpt"
+
+
+def last_checkpoint(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINTS / LAST
+
+
 def scored_checkpoint(run_dir: str | Path) -> Path:
-    """The checkpoint a finished run's test figures come from: `checkpoints/best.ckpt`
-    (best validation FID, `callbacks.TranslationMetrics`) when it exists, else `last.ckpt`."""
-    best = Path(run_dir) / "checkpoints" / "best.ckpt"
-    return best if best.is_file() else Path(run_dir) / "checkpoints" / "last.ckpt"
+    """The checkpoint a finished run's test figures come from: `best.ckpt` when it exists,
+    else `last.ckpt`."""
+    best = Path(run_dir) / CHECKPOINTS / BEST
+    return best if best.is_file() else last_checkpoint(run_dir)
 
 
 @dataclass
@@ -235,8 +245,8 @@ class RunConfig:
 
     @property
     def last_checkpoint(self) -> Path:
-        """What `--ckpt_path last` resumes (`checkpointing.LastCheckpoint` writes it every epoch)."""
-        return self.dir / "checkpoints" / "last.ckpt"
+        """What `--ckpt_path last` resumes."""
+        return last_checkpoint(self.dir)
 
     def check_fresh_fit(self) -> None:
         """Refuse a fit that resumes nothing into a run directory holding checkpoints,

@@ -1,4 +1,7 @@
-"""Translate images larger than memory allows, tile by tile, without visible seams.
+"""Running a generator on an image tensor: `translate` (any size, padded to the stride),
+`translate_at` (at a working scale, e.g. the training one, optionally in tiles), and the
+tiling itself, for images larger than memory allows, without visible seams. The training
+systems (validation at the training scale) and `cartoonlab.inference` both use it.
 
 A fully convolutional generator sees a bounded neighbourhood of each pixel, so an
 image can be cut into overlapping tiles, each translated on its own, and put back:
@@ -27,6 +30,7 @@ from torch import nn
 
 Translate = Callable[[torch.Tensor], torch.Tensor]
 PATCH = 128  # side of the full-resolution crops whose mosaic gives InstanceNorm its statistics
+OVERLAP = 64  # pixels shared by neighbouring tiles (at the working size)
 
 
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -168,3 +172,41 @@ def _fixed_norm(m: nn.InstanceNorm2d, mean: torch.Tensor, var: torch.Tensor) -> 
         return y
 
     return forward
+
+
+@torch.no_grad()
+def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """G(x) for `[B, 3, H, W]` in [-1, 1] of any H, W: pad to the network's stride, run,
+    crop back to H x W."""
+    h, w = x.shape[-2:]
+    return net(pad_to_stride(x, getattr(net, "stride", 4)))[..., :h, :w]
+
+
+@torch.no_grad()
+def translate_at(
+    net: nn.Module, x: torch.Tensor, work_side: int | None, tile: int | None = None, overlap: int = OVERLAP
+) -> torch.Tensor:
+    """G(x) computed with the short side resized to `work_side` (None: as is), returned
+    at x's own size. Downscaling is antialiased, like the training data's INTER_AREA.
+    With `tile`, a working image larger than tile x tile is translated in overlapping
+    tiles (`cartoonlab.tiles`: bounded memory, no visible seams)."""
+    h, w = x.shape[-2:]
+    k = work_side / min(h, w) if work_side else 1.0
+    small = (
+        x
+        if k == 1.0
+        else F.interpolate(
+            x,
+            size=(max(1, round(h * k)), max(1, round(w * k))),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+    )
+    if tile and max(small.shape[-2:]) > tile:
+        y = torch.cat([translate_tiled(net, im[None], tile, overlap) for im in small])
+    else:
+        y = translate(net, small)
+    if k == 1.0:
+        return y
+    return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)

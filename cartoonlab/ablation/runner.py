@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Matrix, Run
-from cartoonlab.runs import RunStatus, is_done, progress_line, read_progress, read_record
+from cartoonlab.runs import RunStatus, is_done, last_checkpoint, progress_line, read_progress, read_record
 from cartoonlab.utils import die_with_parent
 
 
@@ -55,7 +55,7 @@ def lock_results(out: Path):
 
 
 def command(run: Run) -> list[str]:
-    resume = run.dir / "checkpoints" / "last.ckpt"
+    resume = last_checkpoint(run.dir)
     return run.command() + ([f"--ckpt_path={resume}"] if resume.exists() else [])
 
 

@@ -44,7 +44,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=["edge", "blur"],
         default="edge",
-        help="edge: CartoonGAN edge promoting (default); blur: whole-image Gaussian (seed 001)",
+        help="edge: CartoonGAN edge promoting (default); blur: whole-image Gaussian (post 001)",
     )
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=smooth)

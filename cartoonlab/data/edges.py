@@ -15,7 +15,7 @@ difference of at most one grey level; the tests measure it).
 
 Three implementations:
 - `edge_smooth`: the cached, exact one (NumPy/OpenCV, uint8 HxWx3).
-- `gaussian_blur_whole`: seed 001's variant (CartoonGAN_modified): the whole
+- `gaussian_blur_whole`: post 001's variant (CartoonGAN_modified): the whole
   cartoon Gaussian-blurred.
 - `edge_smooth_torch`: on-the-fly for GPU batches with kornia; its Canny
   differs from OpenCV's (see its docstring), so it only approximates the cache.
@@ -34,7 +34,7 @@ import torch
 class EdgeParams:
     """Parameters of edge promoting; their values key the on-disk cache."""
 
-    mode: str = "edge"  # "edge" (CartoonGAN) | "blur" (seed 001, whole image)
+    mode: str = "edge"  # "edge" (CartoonGAN) | "blur" (post 001, whole image)
     canny_low: int = 100
     canny_high: int = 200
     dilate: int = 5
@@ -72,7 +72,7 @@ def edge_smooth(img: np.ndarray, p: EdgeParams = EdgeParams()) -> np.ndarray:
 
 
 def gaussian_blur_whole(img: np.ndarray, p: EdgeParams = EdgeParams(mode="blur")) -> np.ndarray:
-    """Seed 001 (CartoonGAN_modified): the whole cartoon Gaussian-blurred."""
+    """Post 001 (CartoonGAN_modified): the whole cartoon Gaussian-blurred."""
     return _blur(img, p)
 
 

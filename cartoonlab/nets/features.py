@@ -39,7 +39,7 @@ class ContentExtractor(nn.Module):
 
     Args:
         arch: vgg19 | vgg19_bn (CartoonGAN), resnet50 | resnet101 (the DIYA
-            post, seed 001) or efficientnet_lite0 (ImageNet weights that pip
+            post, post 001) or efficientnet_lite0 (ImageNet weights that pip
             installs, so real content features work offline; 4.7M params).
         layer: where to cut, None for the papers' choice. VGG: "convX_Y", cut
             before that conv's ReLU (default "conv4_4": CartoonGAN). ResNet:

@@ -23,9 +23,9 @@ import torch
 
 from cartoonlab.data.batches import EvalBatch, TrainBatch
 from cartoonlab.data.edges import edge_smooth_torch
-from cartoonlab.inference import translate_at
 from cartoonlab.losses import ImagePool
 from cartoonlab.runs import RunStatus
+from cartoonlab.tiles import translate_at
 
 
 def adam(params) -> torch.optim.Adam:

@@ -53,7 +53,7 @@ class CartoonGAN(GANSystem):
         smooth_weight: weight of the edge-smoothed negatives in D's loss; 0
             disables them (ablation). Batches without "cartoon_smooth" get them
             computed on the fly (kornia, on the batch's device). Which smoothing
-            (edge promoting or seed 001's whole blur) is the data's `smooth`.
+            (edge promoting or post 001's whole blur) is the data's `smooth`.
         d_reduction: "mean" of D's terms (author's code, default) | "sum" (DIYA).
         pool_size: history of fakes for D (author's code: 50; paper: none, 0).
         gp_weight / n_critic: WGAN-GP penalty and D steps per G step.
