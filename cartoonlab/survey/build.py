@@ -3,9 +3,14 @@
 Questions are drawn from the runs' held-out **test** photos and cartoons (the split the
 tables report), translated by each cell's checkpoint with the best validation FID (its
 `last.ckpt` where there is none) at the training scale, exactly as the test scores them.
-Blinding: every question and option gets a random 16-hex-digit id, images are named by
-those ids, and options are shuffled; only `key.json`, which the server never serves, says
-which option is which cell. The same `--seed` builds the same survey.
+Blinding: every question and option gets a secret random id (`secrets`: 128 bits, never
+derived from `--seed`), images are named by those ids, and each question's options are
+stored in a secret random order; only `key.json`, which the server never serves, says which
+option is which cell. Were ids or that order drawn from the seed (as they once were, with a
+default seed of 0), anyone could rebuild the key: open the survey, undo their own shuffle
+(seeded by their token, which they hold) and replay the seed. The same `--seed` still draws
+the same *content*: the same photos, references, real cartoons and cells, question by
+question, and so the same images; only names and the stored option order differ.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,7 +93,7 @@ def build(
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write_survey(tmp, rng, chosen, refs, reals, refs_img, images, cells, runs, seed)
+        _write_survey(tmp, chosen, refs, reals, refs_img, images, cells, runs, seed)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)
@@ -96,13 +102,16 @@ def build(
     return out
 
 
-def _write_survey(
-    tmp: Path, rng: random.Random, chosen, refs, reals, refs_img, images, cells, runs, seed
-) -> None:
-    """survey.json, key.json and img/ into `tmp` (see the module docstring)."""
+def new_id() -> str:
+    """A question's or option's id (and image name): 32 hex digits from the OS's CSPRNG."""
+    return secrets.token_hex(16)
+
+
+def _write_survey(tmp: Path, chosen, refs, reals, refs_img, images, cells, runs, seed) -> None:
+    """survey.json, key.json and img/ into `tmp` (see the module docstring: nothing here
+    may come from the seed)."""
     (tmp / "img").mkdir(parents=True)
-    real = bool(reals)
-    new_id = lambda: f"{rng.getrandbits(64):016x}"  # noqa: E731 - reproducible, reveals nothing
+    real, secret = bool(reals), secrets.SystemRandom()
     questions, key = (
         [],
         {
@@ -116,7 +125,7 @@ def _write_survey(
     for i, photo in enumerate(chosen):
         qid, options = new_id(), []
         _write(tmp / "img" / f"{qid}.png", refs_img[i])
-        for cell in rng.sample(list(images), len(images)):
+        for cell in secret.sample(list(images), len(images)):
             oid = new_id()
             _write(tmp / "img" / f"{oid}.png", images[cell][i])
             options.append({"id": oid, "image": f"img/{oid}.png"})

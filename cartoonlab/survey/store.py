@@ -4,6 +4,11 @@
 server being killed (or the machine losing power); a write interrupted half-way is rolled
 back on the next open, never half-applied. A participant answers a question once
 (`UNIQUE(participant, question)`): a repeated submission changes nothing.
+
+Participants are limited two ways (`survey serve --max-participants`, `survey invite`):
+a cap, checked and enforced in the transaction that adds one (no two servers or threads
+can both take the last place), and invitations, which are participants created ahead:
+their resume links admit them, and a server started `--invite-only` admits no one else.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ class Duplicate(Exception):
     """The participant has already answered this question."""
 
 
+class Full(Exception):
+    """The survey has as many participants as its operator allowed."""
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -52,11 +61,26 @@ class Store:
         db.execute("PRAGMA foreign_keys=ON")
         return db
 
-    def new_participant(self, user_agent: str | None = None) -> str:
+    def new_participant(self, user_agent: str | None = None, limit: int | None = None) -> str:
+        """A new participant's token; `Full` when `limit` participants exist already."""
         token = secrets.token_urlsafe(16)
         with self._transaction() as db:
+            if limit is not None and _count(db) >= limit:
+                raise Full(limit)
             db.execute("INSERT INTO participants VALUES (?, ?, ?)", (token, now(), (user_agent or "")[:300]))
         return token
+
+    def invite(self, n: int) -> list[str]:
+        """`n` participants created ahead (invitations): their tokens, committed together."""
+        tokens = [secrets.token_urlsafe(16) for _ in range(n)]
+        with self._transaction() as db:
+            db.executemany("INSERT INTO participants VALUES (?, ?, NULL)", [(t, now()) for t in tokens])
+        return tokens
+
+    def participants(self) -> int:
+        """How many participants there are (invited ones included, answering or not)."""
+        with closing(self._connect()) as db:
+            return _count(db)
 
     def is_participant(self, token: str | None) -> bool:
         if not token:
@@ -92,6 +116,10 @@ class Store:
 
     def _transaction(self):
         return _Transaction(self._connect())
+
+
+def _count(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT COUNT(*) FROM participants").fetchone()[0]
 
 
 class _Transaction:

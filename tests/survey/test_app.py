@@ -1,5 +1,7 @@
-"""`survey serve` through HTTP: submit, resume, duplicates, bad input, the database."""
+"""`survey serve` through HTTP: submit, resume, duplicates, bad input, who may take part,
+the links, the database."""
 
+import io
 import json
 import re
 import sqlite3
@@ -8,7 +10,11 @@ import pytest
 
 pytest.importorskip("flask")
 
-from cartoonlab.survey.app import COOKIE, create_app  # noqa: E402
+from cartoonlab.cli import EXIT_OK, EXIT_USER, main  # noqa: E402
+from cartoonlab.survey.app import COOKIE, create_app, invite  # noqa: E402
+from cartoonlab.survey.store import Store  # noqa: E402
+
+ID = r"[0-9a-f]{32}"
 
 
 def _start(client):
@@ -22,8 +28,8 @@ def _page(client, path="/next"):
     r = client.get(path, follow_redirects=True)
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    m = re.search(r'name="question" value="([0-9a-f]{16})"', html)
-    return (m.group(1), re.findall(r'name="choice" value="([0-9a-f]{16})"', html)) if m else None
+    m = re.search(rf'name="question" value="({ID})"', html)
+    return (m.group(1), re.findall(rf'name="choice" value="({ID})"', html)) if m else None
 
 
 def _rows(survey):
@@ -99,42 +105,37 @@ def test_bad_and_repeated_submissions_get_4xx_and_change_nothing(survey):
 
 
 def test_answers_survive_the_server_being_killed(survey):
-    """A real server (waitress in a subprocess), answers over HTTP, then SIGKILL."""
+    """A real server (`survey serve --port 0` in a subprocess, at the port it announces),
+    answers over HTTP, then SIGKILL."""
     import http.cookiejar
     import os
     import signal
-    import socket
     import subprocess
     import sys
-    import time
     import urllib.parse
     import urllib.request
 
     pytest.importorskip("waitress")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cartoonlab", "survey", "serve", str(survey), "--port", str(port)],
+        [sys.executable, "-m", "cartoonlab", "survey", "serve", str(survey), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
+        output = b""
+        while not (m := re.search(rb"listening on 127\.0\.0\.1:(\d+)", output)):
+            line = proc.stdout.readline()  # importing torch on a loaded machine takes a while
+            assert line, f"the server did not start: {output.decode()}"
+            output += line
+        port = int(m.group(1))
+        assert port != 0 and f"at http://127.0.0.1:{port}/".encode() in output, "the port it got, announced"
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120  # importing torch on a loaded machine takes a while
-        while True:
-            try:
-                urllib.request.urlopen(base + "/", timeout=5)
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
+        urllib.request.urlopen(base + "/", timeout=30)
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         html = opener.open(base + "/start", data=b"").read().decode()
         for _ in range(2):
-            qid = re.search(r'name="question" value="([0-9a-f]{16})"', html).group(1)
-            choice = re.search(r'name="choice" value="([0-9a-f]{16})"', html).group(1)
+            qid = re.search(rf'name="question" value="({ID})"', html).group(1)
+            choice = re.search(rf'name="choice" value="({ID})"', html).group(1)
             html = (
                 opener.open(
                     base + "/answer",
@@ -150,3 +151,97 @@ def test_answers_survive_the_server_being_killed(survey):
     assert len(rows) == 2, "every answer acknowledged before the kill is in the database"
     with sqlite3.connect(survey / "answers.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_the_resume_link_names_the_configured_address_whatever_the_host_header_says(survey):
+    """The Host header is the client's to write: a link built from it can point a
+    participant (or whoever they forward the page to) anywhere."""
+    for public_url, expected in [
+        (None, "http://127.0.0.1:8000"),
+        ("https://survey.example.org/study/", "https://survey.example.org/study"),
+    ]:
+        app = create_app(survey) if public_url is None else create_app(survey, public_url)
+        client, token = app.test_client(use_cookies=False), Store(survey / "answers.sqlite").new_participant()
+        for forged in ({}, {"Host": "evil.example"}, {"X-Forwarded-Host": "evil.example"}):
+            headers = {**forged, "Cookie": f"{COOKIE}={token}"}
+            html = client.get("/next", headers=headers, follow_redirects=True).get_data(as_text=True)
+            assert f'href="{expected}/p/{token}"' in html and "evil" not in html, forged
+    with pytest.raises(ValueError, match="public URL"):
+        create_app(survey, "javascript:alert(1)")
+
+
+def test_invite_only_admits_each_invited_participant_and_no_one_else(survey):
+    with pytest.raises(ValueError, match="no invitations"):
+        create_app(survey, invite_only=True)
+    path, links = invite(survey, 2, "https://survey.example.org/study/")
+    assert path == survey / "invites.txt" and path.read_text().splitlines() == links
+    assert all(re.fullmatch(r"https://survey\.example\.org/study/p/[\w-]{20,}", x) for x in links)
+    app = create_app(survey, invite_only=True)
+    stranger = app.test_client()
+    assert "by invitation" in stranger.get("/").get_data(as_text=True)
+    assert stranger.post("/start").status_code == 403, "no invitation, no participant"
+    guest = app.test_client()
+    assert guest.get("/p/" + links[0].rsplit("/", 1)[1]).status_code == 303
+    qid, options = _page(guest)
+    assert guest.post("/answer", data={"question": qid, "choice": options[0]}).status_code == 303
+    assert guest.post("/start").status_code == 303, "an invited participant continues"
+    guest.delete_cookie(COOKIE)  # the same person, cookies cleared: not a new participant
+    assert guest.post("/start").status_code == 403
+    assert Store(survey / "answers.sqlite").participants() == 2 and len(_rows(survey)) == 1
+
+
+def test_a_participant_cap_refuses_newcomers_but_not_those_already_in(survey):
+    app = create_app(survey, max_participants=2)
+    first, second, third = app.test_client(), app.test_client(), app.test_client()
+    _start(first), _start(second)
+    r = third.post("/start")
+    assert r.status_code == 403 and "all the participants it needs" in r.get_data(as_text=True)
+    assert first.post("/start").status_code == 303 and _page(first) is not None
+    assert Store(survey / "answers.sqlite").participants() == 2
+
+
+def test_survey_invite_appends_links_and_refuses_a_bad_url(survey, capsys):
+    args = ["survey", "invite", str(survey), "--count", "3", "--public-url", "http://lab-pc:8000"]
+    assert main(args) == EXIT_OK and main(args) == EXIT_OK
+    links = (survey / "invites.txt").read_text().splitlines()
+    assert len(set(links)) == 6 and all(x.startswith("http://lab-pc:8000/p/") for x in links), "appended"
+    assert Store(survey / "answers.sqlite").participants() == 6
+    capsys.readouterr()
+    assert main([*args[:-1], "lab-pc:8000"]) == EXIT_USER
+    assert "public URL is an http(s) address" in capsys.readouterr().err
+    assert len((survey / "invites.txt").read_text().splitlines()) == 6, "a refusal adds nothing"
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(survey):
+    """On every route, not only where a form is parsed: a 20 MiB upload is refused on its
+    Content-Length, and the stream is never touched."""
+
+    class Unread(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            raise AssertionError("the body was read")
+
+    client = create_app(survey).test_client()
+    for path in ("/start", "/answer", "/"):
+        r = client.open(
+            path,
+            method="POST" if path != "/" else "GET",
+            content_type="application/x-www-form-urlencoded",
+            environ_overrides={"CONTENT_LENGTH": str(20 << 20), "wsgi.input": Unread()},
+        )
+        assert r.status_code == 413, path
+    assert Store(survey / "answers.sqlite").participants() == 0
+
+
+def test_an_invalid_port_is_refused_in_one_line(survey, capsys):
+    """waitress took `--port 99999`, listened on another port and the server announced 99999."""
+    from cartoonlab.survey.app import make_server
+
+    for port, why in [("99999", "1-65535"), ("65536", "1-65535"), ("-1", "at least 0"), ("x", "whole")]:
+        assert main(["survey", "serve", str(survey), "--port", port]) == EXIT_USER
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert last.startswith("cartoonlab survey serve: error: argument --port:") and why in last, last
+    with pytest.raises(ValueError, match="1-65535"):
+        make_server(survey, port=99999)
