@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 # (default PROFILE: quick; with DATA, real on a CPU and paper with GPUS)
 # CELLS="cyclegan cartoongan"  TABLES="T1 T3"  GPUS="0 1 2 3"  JOBS=<parallel CPU runs>
 # OUT=<results folder> (default results/$(PROFILE); OUT=docs/results/standard continues the committed run)
+# LAUNCHER=local|slurm (slurm: one job array through submitit, see docs/ablations.md "Scaling out")
 DATA    ?=
 GPUS    ?=
 PROFILE ?= $(if $(DATA),$(if $(GPUS),paper,real),quick)
@@ -16,6 +17,7 @@ CELLS   ?=
 TABLES  ?=
 OUT     ?=
 JOBS    ?= 2
+LAUNCHER ?= local
 ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS),--seeds "$(SEEDS)") \
 	$(if $(CELLS),--cells "$(CELLS)") $(if $(TABLES),--tables "$(TABLES)") $(if $(OUT),--out "$(OUT)")
 
@@ -49,7 +51,7 @@ notebook: $(STAMP) ## open notebooks/compare_runs.ipynb in JupyterLab (installs 
 	$(BIN)/jupyter lab notebooks/compare_runs.ipynb
 
 ablation: $(STAMP) ## run the ablation matrix (resumable) and write results/$(PROFILE)/
-	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab ablation run $(ABLATION_ARGS) \
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab ablation run $(ABLATION_ARGS) --launcher $(LAUNCHER) \
 		$(if $(GPUS),--gpus "$(GPUS)",--jobs $(JOBS))
 
 ablation-status: $(STAMP) ## which ablation runs are done, failed or left

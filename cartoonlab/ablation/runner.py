@@ -131,6 +131,15 @@ def _mark_failed(run: Run, code: int) -> None:
     atomic_write_text(run.dir / "metrics.json", json.dumps(state, indent=2, sort_keys=True))
 
 
+def pending(matrix: Matrix, out: Path, data: str | None = None) -> tuple[list[Run], list[Run], list[Run]]:
+    """The matrix's runs, those that execute (a reused run once), and those not done yet."""
+    runs = matrix.runs(out, data)
+    own = [r for r in runs if r.same_as is None]
+    dirs = {r.dir for r in own}
+    unique = own + [r for r in runs if r.same_as is not None and r.dir not in dirs]
+    return runs, unique, [r for r in unique if not is_done(run_state(r))]
+
+
 def run_matrix(
     matrix: Matrix,
     out: Path,
@@ -144,13 +153,7 @@ def run_matrix(
     """Run every run of `matrix` that is not done; a line per run start and end, and every
     `report_every_s` seconds one line per running run (`runs.progress_line`)."""
     lock = None if dry_run else lock_results(out)  # held until this process exits, however it exits
-    runs = matrix.runs(out, data)
-    own = [r for r in runs if r.same_as is None]
-    dirs = {r.dir for r in own}
-    unique = own + [
-        r for r in runs if r.same_as is not None and r.dir not in dirs
-    ]  # reused runs execute once
-    todo = [r for r in unique if not is_done(run_state(r))]
+    runs, unique, todo = pending(matrix, out, data)
     echo(
         f"ablation {matrix.profile}: {len(unique)} runs ({len(matrix.cell_names())} cells x "
         f"{len(matrix.seeds)} seeds, {len(runs) - len(unique)} reused), "

@@ -57,6 +57,26 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--gpus", nargs="+", default=None, help="GPU ids, one run per GPU in parallel, e.g. 0 1 2 3"
     )
     p.add_argument("--dry-run", action="store_true", help="print the `cartoonlab fit` commands and stop")
+    p.add_argument(
+        "--launcher",
+        choices=["local", "slurm", "submitit-local"],
+        default="local",
+        help="local: processes on this machine (default); slurm: one SLURM job array, one task "
+        "per run not done (submitit; returns once submitted); submitit-local: the same tasks as "
+        "local processes through submitit",
+    )
+    s = p.add_argument_group("SLURM (--launcher slurm)")
+    s.add_argument("--partition", default=None, help="the partition (default: the cluster's)")
+    s.add_argument("--gpus-per-run", type=int, default=1, help="GPUs per run (default 1; 0: CPU runs)")
+    s.add_argument("--cpus-per-run", type=positive_int, default=4, help="CPU cores per run (default 4)")
+    s.add_argument("--mem-gb", type=positive_int, default=None, help="memory per run in GB")
+    s.add_argument(
+        "--time",
+        default="24:00:00",
+        help="time limit per task (HH:MM:SS or D-HH:MM:SS); a "
+        "task at its limit is requeued and resumes from its last epoch",
+    )
+    s.add_argument("--array-parallelism", type=positive_int, default=16, help="runs at a time (default 16)")
     p.set_defaults(func=run)
     p = sub.add_parser("status", help="which runs are done, failed or left")
     _common(p)
@@ -88,10 +108,40 @@ def _matrix(args):
     return m, Path(args.out or f"results/{args.profile}")
 
 
+def submit(args: argparse.Namespace) -> int:
+    """`--launcher slurm|submitit-local`: submit every run not done; status and report
+    follow the jobs from the results folder."""
+    from cartoonlab.ablation.runner import lock_results, pending
+    from cartoonlab.ablation.slurm import SlurmOptions
+    from cartoonlab.ablation.slurm import submit as submit_runs
+
+    m, out = _matrix(args)
+    options = SlurmOptions(
+        args.partition, args.gpus_per_run, args.cpus_per_run, args.mem_gb, args.time, args.array_parallelism
+    )
+    options.minutes()  # a bad --time is refused before anything is submitted
+    with lock_results(out):  # one submitter at a time; the tasks lock their runs themselves
+        _, unique, todo = pending(m, out, args.data)
+        done = len(unique) - len(todo)
+        print(f"ablation {m.profile}: {len(unique)} runs, {done} already done, {len(todo)} to submit")
+        jobs = submit_runs(
+            todo, out, options, cluster="local" if args.launcher == "submitit-local" else "slurm"
+        )
+    if args.launcher == "submitit-local":  # local tasks end with this process: wait for them
+        for job in jobs:
+            job.exception()
+        report(args)
+    else:
+        print(f"follow them with `cartoonlab ablation status --profile {m.profile} --out {out}`")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     from cartoonlab.ablation.runner import run_matrix, run_state
     from cartoonlab.runs import is_done
 
+    if args.launcher != "local" and not args.dry_run:
+        return submit(args)
     m, out = _matrix(args)
     runs = run_matrix(
         m,
@@ -135,13 +185,18 @@ def _status(run) -> tuple[str, str]:
 
 
 def status(args: argparse.Namespace) -> int:
+    from cartoonlab.ablation.slurm import job_state, read_jobs
+
     m, out = _matrix(args)
     runs = m.runs(out, args.data)
+    jobs = read_jobs(out)
     counts: dict[str, int] = {}
     for r in runs:
         s, where = _status(r)
         counts[s] = counts.get(s, 0) + 1
-        print(f"  {r.name:32s} {s}" + (f" ({where})" if where else ""))
+        job = jobs.get(r.name)
+        slurm = f"  [job {job}: {job_state(job)}]" if job and s not in ("finished", "diverged") else ""
+        print(f"  {r.name:32s} {s}" + (f" ({where})" if where else "") + slurm)
     for cell in m.cell_names(include_untestable=True):
         if cell in m.untestable:
             counts["untestable cells"] = counts.get("untestable cells", 0) + 1
