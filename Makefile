@@ -26,7 +26,7 @@ ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS
 FIRST = base data/synthetic models/cyclegan profiles/quick_cyclegan profiles/quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv first notebook gpu-check ablation ablation-status ablation-report test test-all lint typecheck format clean
+.PHONY: help venv first notebook gpu-check test-slurm ablation ablation-status ablation-report test test-all lint typecheck format clean
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -65,6 +65,11 @@ gpu-check: $(STAMP) ## on a GPU machine: the first-GPU check (<= 8 min), JSON an
 
 test: $(STAMP) ## run the fast test suite (CPU, a few minutes)
 	$(BIN)/python -m pytest -q
+
+test-slurm: $(STAMP) ## start a single-node SLURM cluster (Debian's packages, root), run the SLURM test, stop it
+	tests/slurm/cluster.sh install && tests/slurm/cluster.sh start \
+		|| echo "test-slurm: no SLURM cluster could be started here; the test will say why it is skipped"
+	$(BIN)/python -m pytest -q -m slurm tests/slurm; status=$$?; tests/slurm/cluster.sh stop; exit $$status
 
 test-all: $(STAMP) ## run every test, the `slow` ones included
 	$(BIN)/python -m pytest -q -m ''

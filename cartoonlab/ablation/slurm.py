@@ -134,15 +134,16 @@ def read_jobs(out: Path) -> dict[str, str]:
 
 
 def job_state(job_id: str) -> str:
-    """SLURM's state of a job (sacct), or "unknown" where SLURM cannot be asked."""
-    try:
-        out = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    states = out.stdout.split()
-    return states[-1] if out.returncode == 0 and states else "unknown"
+    """SLURM's state of a job: squeue's while it is queued or running, else sacct's (where
+    accounting is on), else "not queued"; "unknown" where SLURM cannot be asked."""
+    for cmd in (
+        ["squeue", "-h", "-j", job_id, "-o", "%T"],
+        ["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
+    ):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return "unknown"
+        if out.returncode == 0 and out.stdout.split():
+            return out.stdout.split()[-1]
+    return "not queued"
