@@ -20,18 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 def test_a_matrix_submitted_through_submitit_completes_and_resubmits_nothing(tmp_path, capsys):
     path, out = write_tiny_matrix(tmp_path), tmp_path / "out"
-    args = [
-        "ablation",
-        "run",
-        "--matrix",
-        str(path),
-        "--profile",
-        "tiny",
-        "--out",
-        str(out),
-        "--tables",
-        "T6",
-    ]
+    args = f"ablation run --matrix {path} --profile tiny --out {out} --tables T6".split()
     assert main([*args, "--launcher", "submitit-local", "--gpus-per-run", "0", "--cpus-per-run", "1"]) == 0
     said = capsys.readouterr().out
     assert "2 runs, 0 already done, 2 to submit" in said and "submitted 2 run(s) as job array" in said
@@ -74,22 +63,8 @@ def test_time_limits_are_read_as_slurm_writes_them(time, minutes):
 
 def test_a_bad_time_limit_is_refused_before_submitting(tmp_path, capsys):
     path = write_tiny_matrix(tmp_path)
-    code = main(
-        [
-            "ablation",
-            "run",
-            "--matrix",
-            str(path),
-            "--profile",
-            "tiny",
-            "--out",
-            str(tmp_path / "o"),
-            "--launcher",
-            "slurm",
-            "--time",
-            "a day",
-        ]
-    )
+    args = f"ablation run --matrix {path} --profile tiny --out {tmp_path / 'o'} --launcher slurm".split()
+    code = main([*args, "--time", "a day"])
     assert code == 2 and "--time 'a day'" in capsys.readouterr().err
     assert not (tmp_path / "o" / "slurm").exists()
 

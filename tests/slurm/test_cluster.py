@@ -56,21 +56,9 @@ def test_a_matrix_on_slurm_survives_a_cancelled_task(tmp_path):
     if why := _slurm_up():
         pytest.skip(why)
     path, out = write_tiny_matrix(tmp_path, epochs=4), tmp_path / "out"
-    args = [
-        "ablation",
-        "run",
-        "--matrix",
-        str(path),
-        "--profile",
-        "tiny",
-        "--tables",
-        "T6",
-        "--seeds",
-        "0",
-        "1",
-    ]
-    args += ["--out", str(out), "--launcher", "slurm", "--gpus-per-run", "0", "--cpus-per-run", "1"]
-    args += ["--time", "00:30:00", "--array-parallelism", "2"]
+    where = f"--matrix {path} --profile tiny --tables T6 --seeds 0 1 --out {out}".split()
+    options = "--launcher slurm --gpus-per-run 0 --cpus-per-run 1 --time 00:30:00 --array-parallelism 2"
+    args = ["ablation", "run", *where, *options.split()]
     said = _cartoonlab(*args)
     assert "4 to submit" in said and "submitted 4 run(s)" in said
     runs = {r.name: r for r in Matrix.load(path, "tiny", seeds=[0, 1], tables=["T6"]).runs(out)}
@@ -83,21 +71,7 @@ def test_a_matrix_on_slurm_survives_a_cancelled_task(tmp_path):
     _wait(lambda: not _queued(array), "the job array to end")
     assert not is_done(run_state(victim)), "the cancelled run stopped before its end"
     assert all(is_done(run_state(r)) for n, r in runs.items() if n != "cyclegan-s0")
-    status = _cartoonlab(
-        "ablation",
-        "status",
-        "--matrix",
-        str(path),
-        "--profile",
-        "tiny",
-        "--tables",
-        "T6",
-        "--seeds",
-        "0",
-        "1",
-        "--out",
-        str(out),
-    )
+    status = _cartoonlab("ablation", "status", *where)
     assert f"job {jobs['cyclegan-s0']}" in status
 
     said = _cartoonlab(*args)
@@ -110,20 +84,6 @@ def test_a_matrix_on_slurm_survives_a_cancelled_task(tmp_path):
         "resumed, not restarted"
     )
     assert run_state(victim)["epochs"] == 4
-    _cartoonlab(
-        "ablation",
-        "report",
-        "--matrix",
-        str(path),
-        "--profile",
-        "tiny",
-        "--tables",
-        "T6",
-        "--seeds",
-        "0",
-        "1",
-        "--out",
-        str(out),
-    )
+    _cartoonlab("ablation", "report", *where)
     rows = (out / "ablation.csv").read_text()
     assert all(f"{c},{s}," in rows for c in ("cyclegan", "cyclegan_no_pool") for s in (0, 1))
