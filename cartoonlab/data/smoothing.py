@@ -76,6 +76,14 @@ def smooth_folder(
     sources = list_images(src)
     if not sources:
         raise ValueError(f"no image files in {src}: nothing to smooth")
+    claimed: dict[Path, str] = {}
+    for path in sources:  # `x.JPG` and `x.JPG.png` both map to `x.JPG.png`: refused before writing
+        rel = path.relative_to(src).as_posix()
+        other = claimed.setdefault(smooth_path(dst, rel), rel)
+        if other != rel:
+            raise ValueError(
+                f"{other} and {rel} would both be smoothed into {smooth_path(dst, rel)}: rename one"
+            )
     dst.mkdir(parents=True, exist_ok=True)
     manifest_file = dst / MANIFEST
     old, problem = _read_manifest(manifest_file)

@@ -57,3 +57,15 @@ def test_a_corrupt_manifest_is_named_and_rebuilt(tmp_path, text):
     assert redo.written == 3 and redo.reused == 0 and str(dst / MANIFEST) in redo.manifest_ignored
     again = smooth_folder(src, dst, workers=1)
     assert again.reused == 3 and again.manifest_ignored is None, "the manifest was rewritten"
+
+
+def test_two_sources_with_one_smoothed_name_are_refused_before_writing(tmp_path):
+    """`x.JPG` and `x.JPG.png` would both become `x.JPG.png`: refused, nothing written."""
+    (good,) = write_good(tmp_path / "src", 1)
+    from PIL import Image
+
+    Image.open(good).convert("RGB").save(tmp_path / "src" / "x.JPG", format="JPEG")
+    good.rename(tmp_path / "src" / "x.JPG.png")
+    with pytest.raises(ValueError, match=r"x.JPG and x.JPG.png would both be smoothed into .*x.JPG.png"):
+        smooth_folder(tmp_path / "src", tmp_path / "dst")
+    assert not (tmp_path / "dst").exists()
