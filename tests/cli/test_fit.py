@@ -103,11 +103,11 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     assert Image.open(tmp_path / "out" / "odd.png").size == (37, 50)
     assert Image.open(tmp_path / "out" / "wide.png").size == (90, 21)
     run_ok(["predict", *fit_args("cyclegan", tmp_path, name="pred")[1:], f"--ckpt_path={ckpt}"])
-    written = sorted((tmp_path / "pred" / "predictions").glob("*.png"))
+    written = sorted((tmp_path / "pred" / "predict" / "predictions").glob("*.png"))
     assert len(written) == 8 and Image.open(written[0]).size == (32, 32), "the 8 test photos, translated"
     # without a checkpoint G would be untrained: refused
     code = main(["predict", *fit_args("cyclegan", tmp_path, name="untrained")[1:]])
-    assert code == EXIT_USER and not (tmp_path / "untrained" / "predictions").exists()
+    assert code == EXIT_USER and not (tmp_path / "untrained" / "predict" / "predictions").exists()
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
     assert g.train_size == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"
@@ -197,11 +197,12 @@ def test_torch_compile(tmp_path):
 
 def test_fid_kid_in_validation_and_test(tmp_path):
     run_ok([*fit_args("cyclegan", tmp_path), "--eval.every_n_epochs=2"])
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["metrics"]["val/fid"] > 0 and "val/kid" in metrics["metrics"]
+    fitted = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert fitted["metrics"]["val/fid"] > 0 and "val/kid" in fitted["metrics"]
+    assert fitted["best_val"]["epoch"] == 1 and fitted["best_val"]["fid"] == fitted["metrics"]["val/fid"]
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     run_ok(["test", *fit_args("cyclegan", tmp_path)[1:], f"--ckpt_path={ckpt}"])
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "test" / "metrics.json").read_text())  # `test`'s own folder
     for key in ("test/fid_cartoon", "test/kid_cartoon", "test/fid_photo", "test/kid_photo"):
         assert key in metrics["metrics"], key
     assert metrics["fid_images"] == {
@@ -213,7 +214,6 @@ def test_fid_kid_in_validation_and_test(tmp_path):
     }
     for key in ("test/ssim_photo", "test/psnr_photo", "test/perc_photo", "test/l1_truth", "test/ssim_truth"):
         assert key in metrics["metrics"], key
-    assert metrics["best_val"]["epoch"] == 1 and metrics["best_val"]["fid"] == metrics["metrics"]["val/fid"]
     assert "inception-2015-12-05" in metrics["fid_backbone"]
     assert metrics["status"] == "finished" and metrics["seeds"]["seed_everything"] == "0"
     assert metrics["metrics"]["test/fid_cartoon"] != metrics["metrics"]["test/fid_photo"]
