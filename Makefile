@@ -48,7 +48,7 @@ first: $(STAMP) ## train one small CycleGAN on the embedded benchmark (minutes),
 
 notebook: $(STAMP) ## open notebooks/compare_runs.ipynb in JupyterLab (installs it on first use)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[notebook]'
-	$(BIN)/jupyter lab notebooks/compare_runs.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/compare_runs.ipynb
 
 ablation: $(STAMP) ## run the ablation matrix (resumable) and write results/$(PROFILE)/
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab ablation run $(ABLATION_ARGS) --launcher $(LAUNCHER) \
