@@ -39,7 +39,7 @@ from cartoonlab.cli.exits import EXIT_OK
 from cartoonlab.data import UnpairedImageDataModule
 from cartoonlab.distributed import AverageBatchNormStats
 from cartoonlab.runs import Progress, RunConfig, RunRecorder, finish_wandb, make_loggers
-from cartoonlab.safe_load import NotACheckpointError, checkpoint_errors, read_checkpoint
+from cartoonlab.safe_load import NotACheckpointError, read_checkpoint
 from cartoonlab.systems.base import scheduled_epochs
 from cartoonlab.utils import regular_file
 
@@ -57,25 +57,45 @@ class CartoonLabCLI(LightningCLI):
             help="EMA of the weights for evaluation and checkpoints (e.g. 0.995; 0: off)",
         )
 
-    def _parse_ckpt_path(self) -> None:
-        # Lightning reads a --ckpt_path file's hyperparameters with torch.load(weights_only=True);
-        # a file that is not a Lightning checkpoint (a list, a foreign dict) is named first
-        path = self.config[self.config.subcommand].get("ckpt_path")
-        if path and Path(path).is_file():
-            state = read_checkpoint(path)
-            if "pytorch-lightning_version" not in state:
-                raise NotACheckpointError(path, "no pytorch-lightning_version: not written by Lightning")
-            trained = (state.get("hyper_parameters") or {}).get("_class_path")
-            model = self.config[self.config.subcommand].get("model")
-            wanted = model.get("class_path") if model is not None and hasattr(model, "get") else None
-            if trained and wanted and trained != wanted:
-                raise ValueError(
-                    f"{path} is a {trained.rsplit('.', 1)[-1]} checkpoint but the config builds "
-                    f"{wanted.rsplit('.', 1)[-1]}: give the config it was trained with "
-                    "(its run's config.yaml) or a checkpoint of this system"
-                )
-        with checkpoint_errors(path):
-            super()._parse_ckpt_path()
+    # Only LightningCLI's public hooks are overridden (`__init__`, `parse_arguments`,
+    # `before_instantiate_classes`, `instantiate_trainer`, `after_fit`), so a new Lightning
+    # release cannot silently change what `fit` does; tests/cli/test_lightning_contract.py
+    # checks it.
+
+    def __init__(self, *args, **kwargs) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except SystemExit:  # Lightning ends a Ctrl-C'd run with exit(1), after its graceful shutdown
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None and trainer.interrupted:
+                raise KeyboardInterrupt from None  # the CLI's exit code 130
+            raise
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # Lightning reads a --ckpt_path file's hyperparameters next (torch.load, weights_only=True);
+        # a file that is unreadable or not a Lightning checkpoint (a list, a foreign dict) is named first
+        section = self.config.get(self.config.get("subcommand") or "", self.config)
+        path = section.get("ckpt_path")
+        if not (path and Path(path).is_file()):
+            return
+        state = read_checkpoint(path)
+        if "pytorch-lightning_version" not in state:
+            raise NotACheckpointError(path, "no pytorch-lightning_version: not written by Lightning")
+        trained = (state.get("hyper_parameters") or {}).get("_class_path")
+        model = section.get("model")
+        wanted = model.get("class_path") if model is not None and hasattr(model, "get") else None
+        if trained and wanted and trained != wanted:
+            raise ValueError(
+                f"{path} is a {trained.rsplit('.', 1)[-1]} checkpoint but the config builds "
+                f"{wanted.rsplit('.', 1)[-1]}: give the config it was trained with "
+                "(its run's config.yaml) or a checkpoint of this system"
+            )
+
+    def _section(self, key: str, default=None):
+        """`key` of the running subcommand's instantiated config."""
+        config = self.config_init
+        return config.get(str(self.subcommand), config).get(key, default)
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand) if self.subcommand else None
@@ -117,12 +137,12 @@ class CartoonLabCLI(LightningCLI):
             cfg["weights_only"] = True  # explicit, whatever torch's default (lightning >= 2.6)
 
     def instantiate_trainer(self, **kwargs):
-        run = self._get(self.config_init, "run")
+        run = self._section("run")
         # `fit` writes the run directory; validate / test / predict on a trained run write
         # their own folder inside it (`<run>/test/`: config.yaml, metrics.csv, metrics.json,
         # samples, predictions) and leave the training files byte-identical
         out = run.dir if self.subcommand == "fit" else run.dir / self.subcommand
-        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        trainer_cfg = self._section("trainer", default={})
         if trainer_cfg.get("logger") in (None, True):
             resume = self.subcommand == "fit" and bool(self.config[self.subcommand].get("ckpt_path"))
             kwargs["logger"] = make_loggers(run, resume=resume, folder=out)
@@ -134,7 +154,7 @@ class CartoonLabCLI(LightningCLI):
         trainer.callbacks.append(AverageBatchNormStats())
         if self.subcommand == "fit":
             trainer.callbacks.append(Progress(out))
-        decay = self._get(self.config_init, "ema_decay", default=0.0) or 0.0
+        decay = self._section("ema_decay", default=0.0) or 0.0
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0: off; e.g. 0.995), got {decay}")
         if decay and self.subcommand == "fit":
@@ -143,16 +163,8 @@ class CartoonLabCLI(LightningCLI):
             trainer.callbacks.append(PredictionWriter())
         return trainer
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        try:
-            super()._run_subcommand(subcommand)
-        except SystemExit:  # Lightning ends a Ctrl-C'd run with exit(1), after its graceful shutdown
-            if self.trainer.interrupted:
-                raise KeyboardInterrupt from None  # the CLI's exit code 130
-            raise
-
     def after_fit(self) -> None:
-        run = self._get(self.config_init, "run")
+        run = self._section("run")
         finished = self.trainer.state.status == TrainerStatus.FINISHED and not self.trainer.interrupted
         if run.test_after_fit and finished:
             # the checkpoint chosen on validation (TranslationMetrics.save_best), else the final weights
