@@ -23,7 +23,7 @@ ABLATION_ARGS = --profile $(PROFILE) $(if $(DATA),--data "$(DATA)") $(if $(SEEDS
 
 # make first: the quick profile's CycleGAN (the ablation's `cyclegan` cell, seed 0) as one run,
 # tested on 40 held-out scenes; `make first` again resumes or re-tests it
-FIRST = base data/synthetic models/cyclegan profiles/quick_cyclegan profiles/quick
+FIRST = base models/cyclegan profiles/quick/cyclegan
 
 .DEFAULT_GOAL := help
 .PHONY: help venv first notebook gpu-check test-slurm ablation ablation-status ablation-report test test-all lint typecheck format clean

@@ -5,11 +5,11 @@ The resolved configuration of a run is what `cartoonlab fit ARGS --print_config`
 (`resolved_config`, in-process: the CLI's own parser, nothing instantiated). What a
 cell is allowed to change (`allowed_keys`):
 
-- the settings its delta files give (a cell's `profile_args` may give a profile its own
-  value of those, e.g. a shorter init phase, never another setting);
+- the settings its delta files give (its `delta_at` a profile may give those settings their
+  values at the profile's scale, e.g. a shorter init phase, never another setting);
 - for a cell of another recipe than its baseline (T0, T1: "this system instead of
   that one"), every setting either recipe's composition gives (the recipe's model
-  configs and the profile's family files), and nothing else: data, evaluation and
+  configs and the profile's files for either family), and nothing else: data, evaluation and
   trainer settings stay the baseline's;
 - under a `class_path` that the allowed settings change to a class unrelated to the
   baseline's (a U-Net for a ResNet generator), the new class's own parameters. A
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from cartoonlab.ablation.matrix import Matrix, Run, config_files
+from cartoonlab.ablation.matrix import Matrix, Run
 
 IGNORED = {
     "seed_everything",
@@ -66,11 +66,8 @@ def resolved_config(args: list[str]) -> dict:
             super().before_instantiate_classes()  # derived settings (max_epochs) included
             raise _Resolved(yaml.safe_load(self.parser.dump(self.config, skip_none=False)))
 
-        def _parse_ckpt_path(self) -> None:  # nothing to read: no run exists yet
-            pass
-
-        def _set_seed(self) -> None:
-            pass
+        def _set_seed(self) -> None:  # resolving must not reseed the caller's RNGs (if Lightning
+            pass  # renames this private hook, the only cost is a reseed and a log line)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -105,18 +102,13 @@ def file_keys(files: list[Path]) -> set[str]:
 
 def recipe_files(matrix: Matrix, cell: str) -> list[Path]:
     """The files that make a cell's recipe under the matrix's profile: the recipe's model
-    configs and the profile's family files (before and after the delta)."""
-    recipe = matrix.recipes[matrix.cells[cell]["recipe"]]
-    prof, family = matrix.profile_spec, recipe["family"]
-    names = [*recipe["configs"], *config_files(prof.get("family", {}).get(family))]
-    names += config_files(prof.get("family_after", {}).get(family))
-    return [matrix.root / n for n in names]
+    configs and the profile's files for its family (before and after the delta)."""
+    return [matrix.root / f for role, f in matrix.files(cell) if role not in ("base", "cell", "cell at this profile")]
 
 
 def allowed_keys(matrix: Matrix, cell: str, baseline: str) -> set[str]:
-    spec = matrix.cells[cell]
-    keys = file_keys([matrix.root / f for f in config_files(spec.get("delta"))])
-    if spec["recipe"] != matrix.cells[baseline]["recipe"]:
+    keys = file_keys([matrix.root / f for role, f in matrix.files(cell) if role == "cell"])
+    if matrix.cells[cell]["recipe"] != matrix.cells[baseline]["recipe"]:
         keys |= file_keys(recipe_files(matrix, cell)) | file_keys(recipe_files(matrix, baseline))
     return keys
 

@@ -1,7 +1,7 @@
 """The ablation matrix (`experiments/ablation.yaml`): tables -> cells -> runs.
 
 A cell is a recipe (a list of model configs) plus an optional delta YAML; a run
-is a cell with a seed under a profile. Each run is one `cartoonlab fit` command
+is a cell with a seed under a profile; `Matrix.files` is the order they compose in. Each run is one `cartoonlab fit` command
 (with `run.test_after_fit`), whose arguments are fully determined here, so
 `--dry-run` prints exactly what will execute.
 """
@@ -28,6 +28,10 @@ class Table:
     published: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+CELL_KEYS = {"recipe", "delta", "delta_at", "note"}
+PROFILE_KEYS = {"note", "tables", "files", "imposed", "same_as", "untestable", "seeds"}
+
+
 def _checked(spec, path: Path) -> dict:
     """The matrix file's structure, checked: a mistake raises ValueError naming the key."""
 
@@ -51,6 +55,8 @@ def _checked(spec, path: Path) -> dict:
             f"cells.{name}.recipe",
             f"must name one of the recipes {sorted(spec['recipes'])}",
         )
+        extra = set(cell) - CELL_KEYS
+        need(not extra, f"cells.{name}", f"has unknown keys {sorted(extra)}; allowed: {sorted(CELL_KEYS)}")
     table_keys = {f.name for f in fields(Table)} - {"name"}
     for name, table in spec["tables"].items():
         need(isinstance(table, dict), f"tables.{name}", "must be a mapping")
@@ -61,6 +67,8 @@ def _checked(spec, path: Path) -> dict:
         need(isinstance(table["cells"], list), f"tables.{name}.cells", "must be a list")
     for name, prof in spec["profiles"].items():
         need(isinstance(prof, dict), f"profiles.{name}", "must be a mapping")
+        extra = set(prof) - PROFILE_KEYS
+        need(not extra, f"profiles.{name}", f"has unknown keys {sorted(extra)}; allowed: {sorted(PROFILE_KEYS)}")
         untestable = prof.get("untestable") or {}
         need(
             isinstance(untestable, dict)
@@ -80,6 +88,11 @@ def _checked(spec, path: Path) -> dict:
 def config_files(entry: str | list[str] | None) -> list[str]:
     """A profile's or cell's config entry: none, one file, or a list of files."""
     return [] if not entry else [entry] if isinstance(entry, str) else list(entry)
+
+
+def for_family(entry: str | list[str] | dict | None, family: str) -> str | list[str] | None:
+    """A profile's `files` / `imposed`: per family ({family: files}) or the same for all."""
+    return entry.get(family) if isinstance(entry, dict) else entry
 
 
 @dataclass
@@ -181,18 +194,24 @@ class Matrix:
                     runs.append(self._run(cell, seed, tables, out, data))
         return runs
 
-    def _run(self, cell: str, seed: int, tables: list[str], out: Path, data: str | None) -> Run:
+    def files(self, cell: str) -> list[tuple[str, str]]:
+        """(role, file) of every config file a cell's run composes under this profile, in the
+        order stated at the top of ablation.yaml (later files win)."""
         spec, prof = self.cells[cell], self.profile_spec
         recipe = self.recipes[spec["recipe"]]
-        # base < profile data < recipe < profile's family overrides < cell delta < profile
-        # < profile's family_after (what a profile must impose on every cell, e.g. offline networks)
-        files = ["base.yaml", *prof.get("configs", []), *recipe["configs"]]
-        files += config_files(prof.get("family", {}).get(recipe["family"]))
-        files += config_files(spec.get("delta"))
-        files += prof.get("after", [])
-        files += config_files(prof.get("family_after", {}).get(recipe["family"]))
+        family = recipe["family"]
+        return [
+            ("base", "base.yaml"),
+            *(("recipe", f) for f in recipe["configs"]),
+            *(("profile", f) for f in config_files(for_family(prof.get("files"), family))),
+            *(("cell", f) for f in config_files(spec.get("delta"))),
+            *(("cell at this profile", f) for f in config_files((spec.get("delta_at") or {}).get(self.profile))),
+            *(("imposed by the profile", f) for f in config_files(for_family(prof.get("imposed"), family))),
+        ]
+
+    def _run(self, cell: str, seed: int, tables: list[str], out: Path, data: str | None) -> Run:
+        files = [f for _, f in self.files(cell)]
         args = ["fit"] + [a for f in files for a in ("--config", str(self.root / f))]
-        args += list(spec.get("profile_args", {}).get(self.profile, []))
         if data:
             args.append(f"--data.root={data}")
         run_dir = out / "runs"

@@ -1,4 +1,4 @@
-"""`cartoonlab ablation run|status|report`."""
+"""`cartoonlab ablation run|show|status|report`."""
 
 from __future__ import annotations
 
@@ -78,6 +78,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--array-parallelism", type=positive_int, default=16, help="runs at a time (default 16)")
     p.set_defaults(func=run)
+    p = sub.add_parser(
+        "show",
+        help="a run's resolved configuration, each setting with the file that set it",
+        description="Prints the files a run composes (in order, later winning) and every "
+        "resolved setting with its source: a config file, the runner, or a class default.",
+    )
+    p.add_argument("run", help="a run (CELL-sSEED, e.g. cyclegan_unet-s0) or a cell (its first seed)")
+    _common(p)
+    p.add_argument("--defaults", action="store_true", help="also list the settings left at class defaults")
+    p.set_defaults(func=show)
     p = sub.add_parser("status", help="which runs are done, failed or left")
     _common(p)
     p.set_defaults(func=status)
@@ -106,6 +116,14 @@ def _matrix(args):
         args.matrix, args.profile, seeds=seeds, tables=words(args.tables), cells=words(args.cells)
     )
     return m, Path(args.out or f"results/{args.profile}")
+
+
+def show(args: argparse.Namespace) -> int:
+    from cartoonlab.ablation.show import find_run, render
+
+    m, out = _matrix(args)
+    print(render(m, find_run(m, args.run, out, args.data), defaults=args.defaults))
+    return EXIT_OK
 
 
 def submit(args: argparse.Namespace) -> int:

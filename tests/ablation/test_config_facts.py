@@ -22,6 +22,11 @@ def settings(tree: dict, prefix: str = ""):
             yield dotted, value
 
 
+def _short(file: str) -> str:
+    path = Path(file).resolve()
+    return str(path.relative_to(EXP)) if path.is_relative_to(EXP) else path.name
+
+
 def restated(files: list[str]) -> list[str]:
     """Settings a later file gives the value an earlier file already gave them."""
     seen: dict[str, tuple[str, object]] = {}
@@ -33,7 +38,7 @@ def restated(files: list[str]) -> list[str]:
                 stem = key.removesuffix("class_path")
                 seen = {k: v for k, v in seen.items() if not k.startswith(stem)}
             if key in seen and seen[key][1] == value:
-                found.append(f"{key}: {value!r} in {Path(seen[key][0]).name} and again in {Path(f).name}")
+                found.append(f"{key}: {value!r} in {_short(seen[key][0])} and again in {_short(f)}")
             seen[key] = (f, value)
     return found
 

@@ -37,15 +37,13 @@ def planted(tmp_path: Path, **cells) -> Path:
 
 
 def test_a_planted_unfair_cell_fails(tmp_path):
-    # what `improved` was: the bundle plus tuning that T3's baseline and single cells lack
-    tuned = ["--model.init_args.optimizer_g.init_args.lr=4.0e-4", "--model.init_args.n_epochs=60"]
+    # what `improved` was: the bundle plus tuning that T3's baseline and single cells lack,
+    # given as the bundle's values "at this profile's scale"
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text("model:\n  init_args:\n    optimizer_g: {init_args: {lr: 4.0e-4}}\n    n_epochs: 60\n")
     path = planted(
         tmp_path,
-        improved_then={
-            "recipe": "cartoongan",
-            "delta": "models/improved_cartoongan.yaml",
-            "profile_args": {"standard": tuned},
-        },
+        improved_then={"recipe": "cartoongan", "delta": "cells/improved.yaml", "delta_at": {"standard": str(tuned)}},
     )
     matrix = Matrix.load(path, profile="standard", tables=["T3"], cells=["improved_then"], seeds=[0])
     problems = audit(matrix, tmp_path / "out").problems(matrix)

@@ -26,8 +26,7 @@ tables:
 profiles:
   tiny:
     note: tiny test profile
-    configs: [data/synthetic.yaml]
-    after: [tiny.yaml, {narrow}]
+    files: [data/synthetic.yaml, tiny.yaml, {narrow}]
     seeds: [0]
 """
 

@@ -22,7 +22,7 @@ RECIPES = {
     "cartoongan": ["models/cartoongan.yaml"],
     "cartoongan_author": ["models/cartoongan.yaml", "models/cartoongan_author.yaml"],
     "cartoongan_diya": ["models/cartoongan.yaml", "models/cartoongan_diya.yaml"],
-    "improved_cartoongan": ["models/cartoongan.yaml", "models/improved_cartoongan.yaml"],
+    "improved_cartoongan": ["models/cartoongan.yaml", "cells/improved.yaml"],
     "cyclegan": ["models/cyclegan.yaml"],
     "cyclegan_velog": ["models/cyclegan.yaml", "models/cyclegan_velog.yaml"],
 }
