@@ -23,7 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a run directory (config.yaml, checkpoints/last.ckpt)")
     ap.add_argument(
-        "--sides", type=int, nargs="+", help="short sides to translate at (default: crop, train_size)"
+        "--sides", type=int, nargs="+", help="short sides to translate at (default: crop, work_side)"
     )
     ap.add_argument("--split", default="val", choices=["val", "test"])
     args = ap.parse_args()
@@ -32,13 +32,13 @@ def main() -> None:
     dm.prepare_data()
     dm.setup("test")
     net = load_generator(args.run / "checkpoints" / "last.ckpt")
-    sides = args.sides or sorted({dm.hparams.image_size, net.train_size})
+    sides = args.sides or sorted({dm.hparams.image_size, net.work_side})
     scores = TranslationScores(load_backbone("auto"), ("cartoon",))
     scores.load_references(dm, args.split)
     loader = dm.val_dataloader() if args.split == "val" else dm.test_dataloader()
     print(
         f"{args.run.name}: {args.split} split, crop {dm.hparams.image_size}, "
-        f"checkpoint train_size {net.train_size}"
+        f"checkpoint work_side {net.work_side}"
     )
     print(
         "| translated at | FID vs cartoons | KID x1e3 | L1 to truth | SSIM to photo |\n|---|---|---|---|---|"

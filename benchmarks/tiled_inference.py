@@ -59,7 +59,7 @@ def main() -> None:
         torch.save(
             {
                 "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-                "cartoonlab": {"generator": net.config, "train_size": 256},
+                "cartoonlab": {"generator": net.config, "work_side": 256},
             },
             d / "g.ckpt",
         )

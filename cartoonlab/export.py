@@ -41,7 +41,7 @@ def export(ckpt: str | Path, fmt: str, out: str | Path, released: bool = False) 
         raise ValueError(f"{out}: a {fmt} file must end in {FORMATS[fmt]} (cartoonize goes by the suffix)")
     if out.resolve() == Path(ckpt).resolve():
         raise ValueError(f"{out} is the checkpoint itself; choose another name")
-    meta = {"generator": net.config, "train_size": net.train_size, "source": Path(ckpt).name}
+    meta = {"generator": net.config, "work_side": net.work_side, "source": Path(ckpt).name}
     out.parent.mkdir(parents=True, exist_ok=True)
     with replacing(out) as tmp:  # two exports to one path: each its own temporary file
         WRITERS[fmt](net, meta, tmp)

@@ -49,7 +49,8 @@ class Exported(nn.Module):
 
     def __init__(self, run, meta: dict) -> None:
         super().__init__()
-        self.run, self.meta, self.train_size = run, meta, meta.get("train_size")
+        self.run, self.meta = run, meta
+        self.work_side = meta.get("work_side", meta.get("train_size"))  # `train_size` before 2026-12-08
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run((x + 1) / 2) * 2 - 1

@@ -8,7 +8,7 @@ pickle of a downloaded file is ever executed.
 Scale: a generator learns strokes, outlines and textures of a given size in
 pixels. In training G sees whole images at one short side (the crop size,
 `data.image_size`, or 286/256 of it under the `cyclegan` preset, which crops from
-enlarged images), recorded in the checkpoint as `train_size`; validation and test
+enlarged images), recorded in the checkpoint as `work_side`; validation and test
 translate at that scale too. Run at a larger scale, the same network draws its
 strokes far too small and covers the image in hatching. So by default an image is resized to that short side,
 translated, and resized back to its own size (`work_side`); `work_side=None`
@@ -46,7 +46,7 @@ def load_generator(
 ) -> nn.Module:
     """The generator of a cartoonlab checkpoint (`.ckpt`) or of a file `cartoonlab export`
     wrote (`.safetensors`, `.onnx`, and TorchScript `.pt` only with `trust_code`: a TorchScript
-    archive is a program, see `cartoonlab.exported`), in eval mode; `train_size` on it is
+    archive is a program, see `cartoonlab.exported`), in eval mode; `work_side` on it is
     the short side it was trained at (None where unknown). Every format takes and returns
     `[B, 3, H, W]` RGB in [-1, 1]."""
     suffix = regular_file(path).suffix.lower()
@@ -123,7 +123,8 @@ def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Ten
         )
     net = cls(**spec["init_args"])
     net.load_state_dict(weights)
-    net.train_size = meta.get("train_size")  # type: ignore[attr-defined]  # a dict: checked above
+    # the short side of whole training images (before 2026-12-08 recorded as `train_size`)
+    net.work_side = meta.get("work_side", meta.get("train_size"))  # type: ignore[attr-defined]
     return net.eval()
 
 
@@ -352,7 +353,7 @@ def resolve(
     net: nn.Module, work_side: int | None | str, tile: int | None | str, overlap: int, device: str
 ) -> tuple[int | None, int | None]:
     """`work_side` "train" -> the net's training size; `tile` "auto" -> `auto_tile`; checked."""
-    side = getattr(net, "train_size", None) if work_side == "train" else work_side
+    side = getattr(net, "work_side", None) if work_side == "train" else work_side
     px = auto_tile(net, device) if tile == "auto" else tile
     if isinstance(side, str) or isinstance(px, str):
         raise ValueError(

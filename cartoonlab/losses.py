@@ -6,7 +6,6 @@ p a photo, c a cartoon, e an edge-smoothed cartoon.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -67,42 +66,23 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
 class ContentLoss(nn.Module):
     """L_con = || phi(G(p)) - phi(p) ||_1  (CartoonGAN, Eq. 3), phi a frozen extractor.
 
-    `kind="l2"` uses the squared error instead. The target features are computed
-    without gradient. `normalize=True` divides by the mean |phi(p)| (not in the
-    paper): the loss then has the same scale for any extractor (VGG vs ResNet,
+    The target features are computed without gradient. `normalize=True` divides by
+    the mean |phi(p)| (not in the paper): the loss then has the same scale for any extractor (VGG vs ResNet,
     ImageNet vs random weights), so one content weight fits all.
     """
 
-    def __init__(self, kind: Literal["l1", "l2"] = "l1", normalize: bool = False) -> None:
+    def __init__(self, normalize: bool = False) -> None:
         super().__init__()
-        self.kind, self.normalize = kind, normalize
+        self.normalize = normalize
 
     def forward(self, phi: nn.Module, generated: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target = phi(source)
         out = phi(generated)
-        dist = F.l1_loss if self.kind == "l1" else F.mse_loss
-        loss = dist(out.float(), target.float())
+        loss = F.l1_loss(out.float(), target.float())
         if self.normalize:
-            scale = target.float().abs().mean()
-            loss = loss / (scale if self.kind == "l1" else scale.square()).clamp(min=1e-8)
+            loss = loss / target.float().abs().mean().clamp(min=1e-8)
         return loss
-
-
-def color_loss(generated: torch.Tensor, source: torch.Tensor, pool: int = 1) -> torch.Tensor:
-    """L_col = |Y(G(p)) - Y(p)|_1 + Huber(U(G(p)), U(p)) + Huber(V(G(p)), V(p))  (AnimeGANv2's
-    colour loss, Chen et al. 2020: YUV of images in [0, 1], Huber with delta 1).
-
-    Not in CartoonGAN. `pool` > 1 compares `pool` x `pool` averages: the photo's colour
-    layout (which object is where, in which colour) is kept, while the detail a cartoon
-    redraws (outlines, flat fills, no texture) is left to the adversarial term.
-    """
-    from kornia.color import rgb_to_yuv
-
-    a, b = rgb_to_yuv((generated.float() + 1) / 2), rgb_to_yuv((source.detach().float() + 1) / 2)
-    if pool > 1:
-        a, b = F.avg_pool2d(a, pool, ceil_mode=True), F.avg_pool2d(b, pool, ceil_mode=True)
-    return F.l1_loss(a[:, 0], b[:, 0]) + F.huber_loss(a[:, 1:], b[:, 1:], delta=1.0) * 2
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -113,17 +93,6 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     import kornia
 
     return kornia.losses.total_variation(x, reduction="mean").mean()
-
-
-def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A Gaussian blur of std `sigma` pixels (kornia, reflect padding, a kernel of
-    2 * ceil(3 sigma) + 1); `sigma` 0 returns `x`."""
-    if not sigma:
-        return x
-    import kornia
-
-    k = 2 * math.ceil(3 * sigma) + 1
-    return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma))
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

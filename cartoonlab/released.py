@@ -27,7 +27,6 @@ import torch
 from cartoonlab.nets.generators import CartoonGANGenerator
 
 STYLES = ("Hayao", "Hosoda", "Paprika", "Shinkai")
-LONG_SIDE = 450  # the released test script's --load_size
 
 
 def released_keys(n_blocks: int = 8) -> list[str]:
@@ -74,7 +73,7 @@ def convert_released(weights: dict[str, torch.Tensor]) -> CartoonGANGenerator:
             f"{tuple(state[wrong[0]].shape)}, expected {shapes[wrong[0]]}"
         )
     net.load_state_dict(state)
-    net.train_size = None  # type: ignore[assignment]  # translate at the size given (see the module docstring)
+    net.work_side = None  # type: ignore[assignment]  # translate at the size given (see the module docstring)
     return net.eval()
 
 

@@ -101,7 +101,7 @@ def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     fig.tight_layout()
     try:
         with replacing(path, ".png") as tmp:
-            fig.savefig(tmp, dpi=dpi)
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")  # long row labels stay whole
     finally:
         plt.close(fig)
     return path

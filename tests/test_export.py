@@ -33,7 +33,7 @@ def ckpt(request, tmp_path):
     torch.save(
         {
             "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-            "cartoonlab": {"generator": net.config, "train_size": 16},
+            "cartoonlab": {"generator": net.config, "work_side": 16},
         },
         path,
     )
@@ -55,7 +55,7 @@ def test_exported_generator_equals_the_checkpoint_at_any_size(ckpt, tmp_path, fm
     plain.write_text("")
     assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777, "every format: a plain file's mode"
     net = load_generator(out, trust_code=True)  # a TorchScript export of our own
-    assert net.train_size == 16
+    assert net.work_side == 16
     torch.manual_seed(1)
     for shape in [(1, 3, 32, 32), (2, 3, 37, 50), (1, 3, 24, 61)]:  # dynamic batch, height and width
         x = torch.rand(*shape) * 2 - 1
@@ -128,7 +128,7 @@ class Evil(nn.Module):
     spec = importlib.util.spec_from_file_location("evil_module", module_file)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    meta = {"generator": {"class_path": "cartoonlab.nets.ResnetGenerator", "init_args": {}}, "train_size": 32}
+    meta = {"generator": {"class_path": "cartoonlab.nets.ResnetGenerator", "init_args": {}}, "work_side": 32}
     torch.jit.script(mod.Evil()).save(str(path), _extra_files={"cartoonlab.json": json.dumps(meta)})
     return path
 

@@ -1,5 +1,6 @@
 """`cartoonize` translates at the scale the generator was trained at."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -156,7 +157,7 @@ def test_cartoonize_tiles_large_images_and_downscales_with_max_side(tmp_path, ca
                     "class_path": "cartoonlab.nets.generators.ResnetGenerator",
                     "init_args": {"ngf": 4, "n_blocks": 1},
                 },
-                "train_size": 16,
+                "work_side": 16,
             },
         },
         ckpt,
@@ -197,7 +198,7 @@ def test_alpha_is_kept_and_folder_formats_follow_ext(tmp_path, capsys):
     torch.save(
         {
             "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-            "cartoonlab": {"generator": net.config, "train_size": 16},
+            "cartoonlab": {"generator": net.config, "work_side": 16},
         },
         ckpt,
     )
@@ -207,8 +208,8 @@ def test_alpha_is_kept_and_folder_formats_follow_ext(tmp_path, capsys):
     rgba[..., :3], rgba[:, 15:, 3] = 120, 255  # left half transparent
     Image.fromarray(rgba, "RGBA").save(src / "logo.png")
     Image.new("RGB", (30, 20), (10, 200, 30)).save(src / "photo.jpg")
-    for ext in ("png", "jpg"):
-        code = main(["cartoonize", "--ckpt", str(ckpt), "--ext", ext, str(src), str(tmp_path / ext)])
+    for ext, flag in (("png", "--ckpt"), ("jpg", "--ckpt_path")):  # `fit`'s spelling works too
+        code = main(["cartoonize", flag, str(ckpt), "--ext", ext, str(src), str(tmp_path / ext)])
         assert code == 0, capsys.readouterr().err
         assert sorted(p.name for p in (tmp_path / ext).iterdir()) == [f"logo.{ext}", f"photo.{ext}"]
     out = Image.open(tmp_path / "png" / "logo.png")
@@ -245,3 +246,17 @@ def test_same_size_images_are_batched_and_outputs_equal_one_at_a_time(tmp_path):
     assert [s[0] for s in sizes] == [2, 1, 1, 2], (
         "with tiles, at most one tile's pixels per batch (2 x 24 x 16)"
     )
+
+
+@pytest.mark.parametrize("key", ["work_side", "train_size"])
+def test_the_training_scale_is_read_from_new_and_old_checkpoints(key, tmp_path):
+    """Checkpoints record the short side of whole training images as `work_side`; those
+    written before the rename call it `train_size`, and still load with their scale."""
+    from cartoonlab.inference import load_generator
+    from cartoonlab.nets.generators import ResnetGenerator
+
+    net = ResnetGenerator(ngf=4, n_blocks=1)
+    ckpt = tmp_path / "g.ckpt"
+    state = {f"G.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "cartoonlab": {"generator": net.config, key: 36}}, ckpt)
+    assert load_generator(ckpt).work_side == 36

@@ -36,7 +36,7 @@ def _ckpt(path):
     torch.save(
         {
             "state_dict": {f"G.{k}": v for k, v in net.state_dict().items()},
-            "cartoonlab": {"generator": net.config, "train_size": 16},
+            "cartoonlab": {"generator": net.config, "work_side": 16},
         },
         path,
     )

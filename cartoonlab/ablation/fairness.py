@@ -103,7 +103,11 @@ def file_keys(files: list[Path]) -> set[str]:
 def recipe_files(matrix: Matrix, cell: str) -> list[Path]:
     """The files that make a cell's recipe under the matrix's profile: the recipe's model
     configs and the profile's files for its family (before and after the delta)."""
-    return [matrix.root / f for role, f in matrix.files(cell) if role not in ("base", "cell", "cell at this profile")]
+    return [
+        matrix.root / f
+        for role, f in matrix.files(cell)
+        if role not in ("base", "cell", "cell at this profile")
+    ]
 
 
 def allowed_keys(matrix: Matrix, cell: str, baseline: str) -> set[str]:

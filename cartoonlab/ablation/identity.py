@@ -71,7 +71,7 @@ def truth_features(dm, backbone: FidBackbone = "auto"):
     the runs filled), in the order of the test photos' true cartoons; None without paired
     test data."""
     from cartoonlab.metrics import load_backbone
-    from cartoonlab.metrics.features import reference_features
+    from cartoonlab.metrics.feature_cache import reference_features
 
     truths = dm.truths("test") if dm is not None else None
     if not truths:

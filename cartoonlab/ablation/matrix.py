@@ -1,7 +1,8 @@
 """The ablation matrix (`experiments/ablation.yaml`): tables -> cells -> runs.
 
 A cell is a recipe (a list of model configs) plus an optional delta YAML; a run
-is a cell with a seed under a profile; `Matrix.files` is the order they compose in. Each run is one `cartoonlab fit` command
+is a cell with a seed under a profile; `Matrix.files` is the order they compose in.
+Each run is one `cartoonlab fit` command
 (with `run.test_after_fit`), whose arguments are fully determined here, so
 `--dry-run` prints exactly what will execute.
 """
@@ -68,7 +69,11 @@ def _checked(spec, path: Path) -> dict:
     for name, prof in spec["profiles"].items():
         need(isinstance(prof, dict), f"profiles.{name}", "must be a mapping")
         extra = set(prof) - PROFILE_KEYS
-        need(not extra, f"profiles.{name}", f"has unknown keys {sorted(extra)}; allowed: {sorted(PROFILE_KEYS)}")
+        need(
+            not extra,
+            f"profiles.{name}",
+            f"has unknown keys {sorted(extra)}; allowed: {sorted(PROFILE_KEYS)}",
+        )
         untestable = prof.get("untestable") or {}
         need(
             isinstance(untestable, dict)
@@ -205,7 +210,10 @@ class Matrix:
             *(("recipe", f) for f in recipe["configs"]),
             *(("profile", f) for f in config_files(for_family(prof.get("files"), family))),
             *(("cell", f) for f in config_files(spec.get("delta"))),
-            *(("cell at this profile", f) for f in config_files((spec.get("delta_at") or {}).get(self.profile))),
+            *(
+                ("cell at this profile", f)
+                for f in config_files((spec.get("delta_at") or {}).get(self.profile))
+            ),
             *(("imposed by the profile", f) for f in config_files(for_family(prof.get("imposed"), family))),
         ]
 

@@ -388,7 +388,7 @@ def sample_grids(
         try:
             if ckpt.exists():
                 net = load_generator(ckpt)
-                by_cell[r.cell] = to_uint8_hwc(translate_at(net, x, net.train_size))
+                by_cell[r.cell] = to_uint8_hwc(translate_at(net, x, net.work_side))
             elif (r.dir / "samples" / "test.png").is_file():  # committed results carry no weights
                 by_cell[r.cell] = test_grid_row(r.dir / "samples" / "test.png", len(x), image_size)
         except (OSError, ValueError, pickle.UnpicklingError) as e:  # the next seed's run may do

@@ -77,9 +77,14 @@ def render(matrix: Matrix, run: Run, defaults: bool = False) -> str:
     lines = [f"{run.name} under profile {matrix.profile}{twin} composes, later files winning:"]
     lines += [f"  {i}. {role:<24} {f}" for i, (role, f) in enumerate(composed, 1)]
     runner = {s.key for s in settings if s.source == RUNNER}
-    lines.append("  then the runner: seed, run name, folder, tags" + (", --data.root" if "data.root" in runner else ""))
+    lines.append(
+        "  then the runner: seed, run name, folder, tags" + (", --data.root" if "data.root" in runner else "")
+    )
     shown = [s for s in settings if defaults or s.source != DEFAULT]
     width = min(72, max((len(f"{s.key}: {_brief(s.value)}") for s in shown), default=0))
-    lines += ["", "resolved settings" + ("" if defaults else " (class defaults left out: --defaults shows them)") + ":"]
+    lines += [
+        "",
+        "resolved settings" + ("" if defaults else " (class defaults left out: --defaults shows them)") + ":",
+    ]
     lines += [f"  {f'{s.key}: {_brief(s.value)}':<{width}}  # {s.source}" for s in shown]
     return "\n".join(lines)

@@ -22,6 +22,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument(
         "--ckpt",
+        "--ckpt_path",  # the spelling of `fit` / `test`
+        dest="ckpt",
         help="a checkpoint written by `cartoonlab fit`, or a generator from `cartoonlab export` "
         "(.safetensors, .onnx; TorchScript .pt only with --trust-torchscript)",
     )

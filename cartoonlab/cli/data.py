@@ -112,4 +112,6 @@ def check(args: argparse.Namespace) -> int:
                 print(f"    ... and {len(items) - 10} more (use --json for all)")
         if not report.as_dict()["problems"]:
             print("  no problems found")
+        else:
+            print(f"  {report.n_fatal} of {report.total} files unusable (skipped); the rest are usable")
     return EXIT_FAILED if args.strict and report.as_dict()["problems"] else EXIT_OK

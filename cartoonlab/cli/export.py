@@ -12,7 +12,12 @@ HELP = "write a checkpoint's generator as TorchScript, ONNX or safetensors (cart
 
 def register(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ckpt", help="a checkpoint written by `cartoonlab fit`")
+    source.add_argument(
+        "--ckpt",
+        "--ckpt_path",
+        dest="ckpt",
+        help="a checkpoint written by `cartoonlab fit` (--ckpt_path: the same)",
+    )
     source.add_argument(
         "--weights",
         metavar="PTH",

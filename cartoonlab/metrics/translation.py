@@ -19,7 +19,7 @@ from cartoonlab.data.batches import EvalBatch
 from cartoonlab.metrics import content
 from cartoonlab.metrics.backbone import InceptionFeatures
 from cartoonlab.metrics.content import ContentMetrics
-from cartoonlab.metrics.features import reference_features, to_uint8_tensor
+from cartoonlab.metrics.feature_cache import reference_features, to_uint8_tensor
 from cartoonlab.metrics.fid import FIDKID
 
 PER_IMAGE = content.KEYS  # the columns of `per_image_scores`

@@ -158,7 +158,7 @@ def _translations(ckpt: Path, photos: list[Path], size: int):
 
     net, x = load_generator(ckpt), _load(photos, size)
     with torch.no_grad():
-        return torch.cat([translate_at(net, b, net.train_size) for b in x.split(16)])
+        return torch.cat([translate_at(net, b, net.work_side) for b in x.split(16)])
 
 
 def _write(path: Path, image) -> None:

@@ -108,7 +108,7 @@ class GANSystem(L.LightningModule):
         self._nonfinite_streaks: dict[str, int] = {}  # consecutive non-finite losses per step
 
     def setup(self, stage: str) -> None:
-        size, stride = self._train_size(), getattr(self.G, "stride", 1)
+        size, stride = self._crop_size(), getattr(self.G, "stride", 1)
         if size and size % stride:
             lower, upper = size - size % stride, size + stride - size % stride
             raise ValueError(
@@ -250,7 +250,7 @@ class GANSystem(L.LightningModule):
         """G(photo) at the scale G was trained at (the data's `work_side`: the
         `cyclegan` preset crops from images enlarged by 286/256, so its objects are
         that much larger in training), returned at the photo's size. `cartoonize`
-        does the same from the checkpoint's `train_size`."""
+        does the same from the checkpoint's `work_side`."""
         return translate_at(self.G, self.to_memory_format(photo), self._work_side())
 
     def validation_step(self, batch: EvalBatch, batch_idx: int) -> dict:
@@ -272,7 +272,7 @@ class GANSystem(L.LightningModule):
         checkpoint["cartoonlab"] = {
             "generator": self.G.config if hasattr(self.G, "config") else None,
             "generator_prefix": "G.",
-            "train_size": self._work_side(),
+            "work_side": self._work_side(),
             "status": str(self.status),  # a plain str: checkpoints load with weights_only=True
             "pools": {k: p.state_dict() for k, p in self.pools.items()},
             "rng": {
@@ -285,7 +285,7 @@ class GANSystem(L.LightningModule):
     def _datamodule(self):
         return getattr(self._trainer, "datamodule", None) if self._trainer else None
 
-    def _train_size(self) -> int | None:
+    def _crop_size(self) -> int | None:
         """The side of G's training crops."""
         return getattr(getattr(self._datamodule(), "hparams", None), "image_size", None)
 

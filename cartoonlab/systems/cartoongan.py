@@ -24,7 +24,6 @@ from cartoonlab.losses import (
     GANLoss,
     GANMode,
     ImagePool,
-    color_loss,
     gradient_penalty,
     l1,
     total_variation,
@@ -45,11 +44,8 @@ class CartoonGAN(GANSystem):
         gan_mode: "vanilla" (paper text, default) | "lsgan" (author's code) |
             "hinge" | "wgangp". `gan_on_probabilities`: the DIYA "LSGAN" (MSE on
             sigmoid outputs).
-        adv_weight: weight of G's adversarial term (1: the paper's, which weights the
-            content term only).
-        content_weight: w_con (10, paper). `content_kind`: l1 (paper) | l2.
-            `content_normalize`: divide by the mean target feature magnitude (not
-            in the paper; used by the quick profile's random-weight extractors).
+        content_weight: w_con (10, paper). `content_normalize`: divide by the mean
+            target feature magnitude (not in the paper; used by the quick profile).
         smooth_weight: weight of the edge-smoothed negatives in D's loss; 0
             disables them (ablation). Batches without "cartoon_smooth" get them
             computed on the fly (kornia, on the batch's device). Which smoothing
@@ -57,19 +53,14 @@ class CartoonGAN(GANSystem):
         d_reduction: "mean" of D's terms (author's code, default) | "sum" (DIYA).
         pool_size: history of fakes for D (author's code: 50; paper: none, 0).
         gp_weight / n_critic: WGAN-GP penalty and D steps per G step.
-        color_weight / color_pool: AnimeGANv2's YUV colour loss between G(p) and p
-            (`losses.color_loss`; not in CartoonGAN, default 0: off), on `color_pool`
-            x `color_pool` averages. Small images need it: ImageNet features keep
-            shapes, not colours, so G is free to paint objects over (DESIGN.md 7).
         identity_weight: w_idt of an identity term w_idt * |G(c) - c|_1 on cartoons
-            (CycleGAN's, not in CartoonGAN; default 0: off). It keeps G able to pass
+            (CycleGAN's, not in CartoonGAN; default 0: off). An absolute weight, unlike
+            CycleGAN's `lambda_identity`, which the reference scales by lambda_cycle:
+            identity_weight 5 is CycleGAN's lambda_identity 0.5 at lambda_cycle 10. It keeps G able to pass
             shapes through, so the GAN phase cannot paint small objects over.
         tv_weight: w_tv of a total-variation term on G(p) (`losses.total_variation`;
             AnimeGANv2's and White-box Cartoonization's, not in CartoonGAN; default 0:
             off). Not yet measured in this system (docs/real_data_experiments.md).
-        init_loss: what the init phase reconstructs: "content" (paper, default:
-            w_con * L_con) or "l1" (|G(p) - p|_1, the pixels: a sharp identity in a
-            few hundred steps, where deep features of tiny images give a blurred one).
     """
 
     injected = (*GANSystem.injected, "content_net")
@@ -84,19 +75,14 @@ class CartoonGAN(GANSystem):
         gan_mode: GANMode = "vanilla",
         gan_on_probabilities: bool = False,
         content_weight: float = 10.0,
-        content_kind: Literal["l1", "l2"] = "l1",
         content_normalize: bool = False,
-        adv_weight: float = 1.0,
         smooth_weight: float = 1.0,
         d_reduction: Literal["mean", "sum"] = "mean",
         pool_size: int = 0,
         gp_weight: float = 10.0,
         n_critic: int = 1,
-        color_weight: float = 0.0,
-        color_pool: int = 1,
         identity_weight: float = 0.0,
         tv_weight: float = 0.0,
-        init_loss: Literal["content", "l1"] = "content",
         init_epochs: int = 10,
         **kwargs,
     ) -> None:
@@ -106,7 +92,7 @@ class CartoonGAN(GANSystem):
         self.phi = content_net or ContentExtractor(arch="vgg19")
         self.optimizer_g, self.optimizer_d = optimizer_g or adam, optimizer_d or adam
         self.gan = GANLoss(gan_mode, on_probabilities=gan_on_probabilities)
-        self.content = ContentLoss(content_kind, normalize=content_normalize)
+        self.content = ContentLoss(normalize=content_normalize)
         self.pools = {"fake": ImagePool(pool_size)}
 
     def configure_optimizers(self):
@@ -131,14 +117,9 @@ class CartoonGAN(GANSystem):
 
     def init_step(self, opt_g, p: torch.Tensor) -> None:
         with self.toggled_optimizer(opt_g):
-            if self.hparams.init_loss == "l1":
-                terms = {"g_init_l1": l1(self.G(p), p)}
-                loss = terms["g_init_l1"]
-            else:
-                terms = {"g_content": self.content(self.phi, self.G(p), p)}
-                loss = self.hparams.content_weight * terms["g_content"]
+            terms = {"g_content": self.content(self.phi, self.G(p), p)}
             if self.finite_or_stop(terms):
-                self.optimize(opt_g, loss)
+                self.optimize(opt_g, self.hparams.content_weight * terms["g_content"])
         self.log_terms("train", terms, batch_size=len(p))
 
     def d_step(self, opt_d, c: torch.Tensor, e: torch.Tensor | None, fake: torch.Tensor) -> None:
@@ -167,10 +148,7 @@ class CartoonGAN(GANSystem):
                 "g_adv": self.gan(self.D(fake), True, for_d=False),
                 "g_content": self.content(self.phi, fake, p),
             }
-            terms["g_total"] = hp.adv_weight * terms["g_adv"] + hp.content_weight * terms["g_content"]
-            if hp.color_weight:
-                terms["g_color"] = color_loss(fake, p, hp.color_pool)
-                terms["g_total"] = terms["g_total"] + hp.color_weight * terms["g_color"]
+            terms["g_total"] = terms["g_adv"] + hp.content_weight * terms["g_content"]
             if hp.identity_weight:
                 terms["g_identity"] = l1(self.G(c), c)
                 terms["g_total"] = terms["g_total"] + hp.identity_weight * terms["g_identity"]

@@ -21,7 +21,7 @@ from torch import nn
 
 from cartoonlab.augment import DiffAugment
 from cartoonlab.data.batches import EvalBatch, TrainBatch
-from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1, lowpass, total_variation
+from cartoonlab.losses import GANLoss, GANMode, ImagePool, gradient_penalty, l1, total_variation
 from cartoonlab.nets.blocks import init_weights
 from cartoonlab.nets.discriminators import PatchGANDiscriminator
 from cartoonlab.nets.generators import ResnetGenerator
@@ -48,15 +48,6 @@ class CycleGAN(GANSystem):
             AnimeGANv2's; not in CycleGAN, default 0: off), against the high-frequency
             patterns by which G hides the photo for the cycle: on selfie2anime-mini at
             64 px, weights 2 and 5 made them fainter, not gone (docs/real_data_experiments.md).
-        cycle_noise_std: Gaussian noise of this std (images in [-1, 1]) added to G(x)
-            and F(y) before they are translated back for the cycle loss (Bashkirova,
-            Usman, Saenko, "Adversarial self-defense for cycle-consistent GANs",
-            NeurIPS 2019; not in CycleGAN, default 0: off): a faint pattern that hides
-            the photo no longer survives the round trip, so G must keep it visibly.
-        cycle_blur_sigma: compare F(G(x)) with x and G(F(y)) with y after a Gaussian blur
-            of this std in pixels (`losses.lowpass`; not in CycleGAN, default 0: off): the
-            round trip then only has to restore the photo's low frequencies, so G has no
-            reason to hide its fine detail in G(x) and may redraw it in the cartoon's style.
         gp_weight / n_critic: WGAN-GP (use `norm: none` in D for a proper critic).
         diffaug: DiffAugment policies applied to every image D_X and D_Y see, real and
             fake (`cartoonlab.augment`; Zhao et al. 2020, not in CycleGAN, default "": off),
@@ -80,8 +71,6 @@ class CycleGAN(GANSystem):
         n_critic: int = 1,
         init_epochs: int = 0,
         tv_weight: float = 0.0,
-        cycle_noise_std: float = 0.0,
-        cycle_blur_sigma: float = 0.0,
         diffaug: str = "",
         **kwargs,
     ) -> None:
@@ -128,8 +117,7 @@ class CycleGAN(GANSystem):
     def g_step(self, opt_g, x, y, fake_y, fake_x, adversarial: bool) -> None:
         hp = self.hparams
         with self.toggled_optimizer(opt_g):
-            back_x, back_y = self.F(self.noised(fake_y)), self.G(self.noised(fake_x))
-            terms = {"g_cycle": self.cycle(back_x, x) + self.cycle(back_y, y)}
+            terms = {"g_cycle": l1(self.F(fake_y), x) + l1(self.G(fake_x), y)}
             if hp.lambda_identity:
                 terms["g_identity"] = l1(self.G(y), y) + l1(self.F(x), x)
             loss = hp.lambda_cycle * (terms["g_cycle"] + hp.lambda_identity * terms.get("g_identity", 0))
@@ -145,14 +133,6 @@ class CycleGAN(GANSystem):
             if self.finite_or_stop(terms):
                 self.optimize(opt_g, loss)
         self.log_terms("train", terms, batch_size=len(x))
-
-    def cycle(self, back: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        sigma = self.hparams.cycle_blur_sigma
-        return l1(lowpass(back, sigma), lowpass(source, sigma))
-
-    def noised(self, img: torch.Tensor) -> torch.Tensor:
-        std = self.hparams.cycle_noise_std
-        return img + std * torch.randn_like(img) if std else img
 
     def d_step(self, opt_d, x, y, e, fake_y, fake_x) -> None:
         with self.toggled_optimizer(opt_d):

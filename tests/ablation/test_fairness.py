@@ -43,7 +43,11 @@ def test_a_planted_unfair_cell_fails(tmp_path):
     tuned.write_text("model:\n  init_args:\n    optimizer_g: {init_args: {lr: 4.0e-4}}\n    n_epochs: 60\n")
     path = planted(
         tmp_path,
-        improved_then={"recipe": "cartoongan", "delta": "cells/improved.yaml", "delta_at": {"standard": str(tuned)}},
+        improved_then={
+            "recipe": "cartoongan",
+            "delta": "cells/improved.yaml",
+            "delta_at": {"standard": str(tuned)},
+        },
     )
     matrix = Matrix.load(path, profile="standard", tables=["T3"], cells=["improved_then"], seeds=[0])
     problems = audit(matrix, tmp_path / "out").problems(matrix)

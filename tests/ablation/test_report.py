@@ -161,7 +161,7 @@ def test_sample_grids_show_the_checkpoint_the_table_scores(tmp_path, monkeypatch
 
     loaded = []
     monkeypatch.setattr(
-        inference, "load_generator", lambda p: loaded.append(p.name) or SimpleNamespace(train_size=None)
+        inference, "load_generator", lambda p: loaded.append(p.name) or SimpleNamespace(work_side=None)
     )
     monkeypatch.setattr(inference, "translate_at", lambda net, x, side: x)
     runs = []

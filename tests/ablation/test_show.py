@@ -21,7 +21,14 @@ def settings_of(profile: str, name: str, tmp_path) -> tuple[list, dict]:
 
 def test_each_setting_names_the_file_that_set_it(tmp_path):
     files, s = settings_of("standard", "improved-s1", tmp_path)
-    assert [role for role, _ in files] == ["base", "recipe", "recipe", "profile", "cell", "imposed by the profile"]
+    assert [role for role, _ in files] == [
+        "base",
+        "recipe",
+        "recipe",
+        "profile",
+        "cell",
+        "imposed by the profile",
+    ]
     assert s["model.class_path"].source == "cells/improved.yaml"  # over models/cartoongan.yaml's
     assert s["model.init_args.gan_mode"].source == "cells/improved.yaml"
     assert s["model.init_args.content_net.init_args.arch"].source == "profiles/offline_content.yaml"

@@ -27,6 +27,8 @@ def test_check_exit_status_and_json(tmp_path, capsys):
     assert run("data", "check", str(tmp_path)) == 0
     text = capsys.readouterr().out
     assert "unreadable: 1 (skipped by the DataModule)" in text
+    unusable = sum(kind in ("unreadable", "not_an_image", "ignored_format") for kind in kinds.values())
+    assert f"  {unusable} of {len(kinds) + 2} files unusable (skipped); the rest are usable" in text
     assert run("data", "check", str(tmp_path), "--strict") == 1
     capsys.readouterr()
     assert run("data", "check", str(tmp_path), "--json", "--min-size", "32") == 0

@@ -20,7 +20,7 @@ def _ckpt(path, spec=SPEC, weights=None):
     torch.save(
         {
             "state_dict": {f"G.{k}": v for k, v in weights.items()},
-            "cartoonlab": {"generator": spec, "train_size": 16},
+            "cartoonlab": {"generator": spec, "work_side": 16},
         },
         path,
     )

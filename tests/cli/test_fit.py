@@ -110,7 +110,7 @@ def test_resume_from_last_and_cartoonize(tmp_path):
     assert code == EXIT_USER and not (tmp_path / "untrained" / "predict" / "predictions").exists()
     g = load_generator(ckpt)
     assert not g.training and type(g).__name__ == "ResnetGenerator"
-    assert g.train_size == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"
+    assert g.work_side == 36, "the checkpoint records the scale of whole training images (286/256 x 32)"
 
 
 def test_wandb_offline_writes_locally(tmp_path):

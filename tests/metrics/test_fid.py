@@ -146,7 +146,7 @@ def test_fid_separates_domains_and_cache_is_reused(backbone, synth_root, monkeyp
     photos, cartoons = list_images(synth_root / "trainA")[:16], list_images(synth_root / "trainB")[:24]
     ref = reference_features(backbone, cartoons[:12], image_size=48)
     calls = []
-    monkeypatch.setattr("cartoonlab.metrics.features.file_features", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr("cartoonlab.metrics.feature_cache.file_features", lambda *a, **k: calls.append(1))
     assert torch.equal(reference_features(backbone, cartoons[:12], image_size=48), ref), "from the cache"
     assert not calls
     monkeypatch.undo()
@@ -182,7 +182,7 @@ def test_file_features_keep_at_most_one_batch_of_decoded_images(tmp_path, monkey
 
     from PIL import Image
 
-    import cartoonlab.metrics.features as features
+    import cartoonlab.metrics.feature_cache as features
 
     sizes = [16] * 7 + [20] * 5  # two shapes: a batch also ends where the shape changes
     paths = []

@@ -33,7 +33,7 @@ def results(tmp_path):
         torch.save(
             {
                 "state_dict": {f"G.{n}": v for n, v in net.state_dict().items()},
-                "cartoonlab": {"generator": net.config, "train_size": 16},
+                "cartoonlab": {"generator": net.config, "work_side": 16},
             },
             run / "checkpoints" / "best.ckpt",
         )

@@ -61,11 +61,6 @@ def test_logged_keys_of_the_gan_phase(tmp_path, synth_root):
     assert "val/g_content" in t.logged_metrics
     assert all(torch.isfinite(v) for v in t.logged_metrics.values())
 
-    t = fit(
-        tiny_cartoongan(color_weight=10.0, color_pool=4), tmp_path, synth_root
-    )  # AnimeGANv2's colour term
-    assert t.logged_metrics["train/g_color"] > 0
-
     s = tiny_cartoongan(identity_weight=5.0)  # CycleGAN's identity term on cartoons
     m = fit(s, tmp_path, synth_root, epoch_length=2).logged_metrics
     assert m["train/g_identity"] > 0
