@@ -8,9 +8,9 @@ cell is allowed to change (`allowed_keys`):
 - the settings its delta files give (its `delta_at` a profile may give those settings their
   values at the profile's scale, e.g. a shorter init phase, never another setting);
 - for a cell of another recipe than its baseline (T0, T1: "this system instead of
-  that one"), every setting either recipe's composition gives (the recipe's model
-  configs and the profile's files for either family), and nothing else: data, evaluation and
-  trainer settings stay the baseline's;
+  that one"), every setting either recipe's model configs give, and the system settings
+  of the profile's files for either family: data, evaluation and trainer settings stay
+  the baseline's unless a recipe itself sets them (CycleGAN's batch of 1);
 - under a `class_path` that the allowed settings change to a class unrelated to the
   baseline's (a U-Net for a ResNet generator), the new class's own parameters. A
   subclass (`ImprovedCartoonGAN` of `CartoonGAN`) shares its parent's parameters, so
@@ -100,20 +100,27 @@ def file_keys(files: list[Path]) -> set[str]:
     return {k for f in files for k in flatten(yaml.safe_load(f.read_text()) or {})}
 
 
-def recipe_files(matrix: Matrix, cell: str) -> list[Path]:
-    """The files that make a cell's recipe under the matrix's profile: the recipe's model
-    configs and the profile's files for its family (before and after the delta)."""
-    return [
-        matrix.root / f
-        for role, f in matrix.files(cell)
-        if role not in ("base", "cell", "cell at this profile")
-    ]
+# what a profile sets for every cell alike: a family file may not make it differ between systems
+SHARED = ("data.", "trainer.", "eval.", "samples.", "run.")
+
+
+def recipe_keys(matrix: Matrix, cell: str) -> set[str]:
+    """The settings that make a cell's system under the matrix's profile: every setting of
+    its recipe's model configs, and the system settings (not data, trainer, evaluation or
+    run) of the profile's files for its family."""
+    keys = set()
+    for role, f in matrix.files(cell):
+        if role == "recipe":
+            keys |= file_keys([matrix.root / f])
+        elif role in ("profile", "imposed by the profile"):
+            keys |= {k for k in file_keys([matrix.root / f]) if not k.startswith(SHARED)}
+    return keys
 
 
 def allowed_keys(matrix: Matrix, cell: str, baseline: str) -> set[str]:
     keys = file_keys([matrix.root / f for role, f in matrix.files(cell) if role == "cell"])
     if matrix.cells[cell]["recipe"] != matrix.cells[baseline]["recipe"]:
-        keys |= file_keys(recipe_files(matrix, cell)) | file_keys(recipe_files(matrix, baseline))
+        keys |= recipe_keys(matrix, cell) | recipe_keys(matrix, baseline)
     return keys
 
 

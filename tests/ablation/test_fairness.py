@@ -86,3 +86,27 @@ def test_resolved_config_is_the_print_config_of_the_run(tmp_path):
     assert cfg["seed_everything"] == 3 and cfg["data"]["synthetic_test_n"] == 500
     assert cfg["trainer"]["max_epochs"] == 50, "derived from the schedule: 10 init + 40 GAN epochs"
     assert not (tmp_path / "runs").exists(), "resolving writes nothing"
+
+
+def test_a_family_file_that_changes_the_shared_settings_is_unfair(tmp_path):
+    """A profile's file per family may tune its system, never the data or the evaluation:
+    CycleGAN's file scoring 400 test images where CartoonGAN's scores 500 fails T1."""
+    cyclegan = tmp_path / "cyclegan.yaml"
+    cyclegan.write_text(
+        (EXP / "profiles/quick/cyclegan.yaml")
+        .read_text()
+        .replace("synthetic_test_n: 500", "synthetic_test_n: 400")
+    )
+    spec = yaml.safe_load((EXP / "ablation.yaml").read_text())
+    spec["config_root"] = str(EXP)
+    spec["profiles"]["standard"]["files"] = {
+        "cartoongan": "profiles/quick/cartoongan.yaml",
+        "cyclegan": str(cyclegan),
+    }
+    path = tmp_path / "ablation.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    matrix = Matrix.load(path, profile="standard", tables=["T1"], seeds=[0])
+    assert audit(matrix, tmp_path / "out").problems(matrix) == [
+        "T1/cartoongan: differs from its baseline in data.synthetic_test_n (400 -> 500), which its "
+        "hypothesis does not name"
+    ]
