@@ -75,7 +75,11 @@ def test_only_smoke_configs_fix_the_epochs():
     assert setters == ["tiny.yaml"]
 
 
-MEASURED = re.compile(r"\b20\d\d-\d\d-\d\d\b|\b(FID|KID|SSIM|L1)\b\D{0,4}\d|\b\d+(\.\d+)? ?(min|minutes|h|hours)\b")
+MEASURED = re.compile(
+    r"\b20\d\d-\d\d-\d\d\b"  # a date
+    r"|\b(FID|KID|SSIM|L1)\b\D{0,4}\d"  # a score
+    r"|\b\d+(\.\d+)? ?(min|minutes|h|hours)\b"  # a run time
+)
 
 
 def test_config_comments_hold_no_dates_or_measured_figures():
