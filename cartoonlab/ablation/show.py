@@ -31,9 +31,15 @@ def sources(files: list[tuple[Path, str]]) -> dict[str, str]:
     return setter
 
 
+def cell_of(name: str) -> str:
+    """The cell of a run name `CELL-sSEED` (or of a cell name)."""
+    head, _, seed = name.rpartition("-s")
+    return head if head and seed.isdigit() else name
+
+
 def find_run(matrix: Matrix, name: str, out: Path, data: str | None) -> Run:
     """The run `CELL-sSEED`, or a cell's first seed's run."""
-    cell = name.rsplit("-s", 1)[0] if name.rsplit("-s", 1)[-1].isdigit() else name
+    cell = cell_of(name)
     if cell in matrix.untestable:
         raise ValueError(f"{cell} is not run under profile {matrix.profile!r}: {matrix.untestable[cell]}")
     runs = matrix.runs(out, data)

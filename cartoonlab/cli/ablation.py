@@ -119,8 +119,9 @@ def _matrix(args):
 
 
 def show(args: argparse.Namespace) -> int:
-    from cartoonlab.ablation.show import find_run, render
+    from cartoonlab.ablation.show import cell_of, find_run, render
 
+    args.cells = args.cells or [cell_of(args.run)]  # any cell, whether or not the profile's tables have it
     m, out = _matrix(args)
     print(render(m, find_run(m, args.run, out, args.data), defaults=args.defaults))
     return EXIT_OK

@@ -69,6 +69,8 @@ def test_show_on_the_command_line(capsys):
     assert "(default)" not in out, "defaults only with --defaults"
     assert "trainer.callbacks: [cartoonlab.checkpointing.LastCheckpoint]" in out
     assert "(default)" in run_ok(["ablation", "show", "cyclegan", "--defaults"], capsys)
+    # a cell outside the profile's tables (quick runs T0 only) shows all the same
+    assert "cells/at_32px/cyclegan_init.yaml" in run_ok(["ablation", "show", "cyclegan_init-s1"], capsys)
 
 
 @pytest.mark.parametrize(
