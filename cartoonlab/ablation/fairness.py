@@ -5,8 +5,9 @@ The resolved configuration of a run is what `cartoonlab fit ARGS --print_config`
 (`resolved_config`, in-process: the CLI's own parser, nothing instantiated). What a
 cell is allowed to change (`allowed_keys`):
 
-- the settings its delta files give (its `delta_at` a profile may give those settings their
-  values at the profile's scale, e.g. a shorter init phase, never another setting);
+- the settings its delta files give (its `delta_at` file for a profile may give those
+  settings their values at the profile's scale, e.g. a shorter init phase, never another
+  setting);
 - for a cell of another recipe than its baseline (T0, T1: "this system instead of
   that one"), every setting either recipe's model configs give, and the system settings
   of the profile's files for either family: data, evaluation and trainer settings stay
