@@ -43,7 +43,7 @@ venv: $(STAMP) ## create .venv and install cartoonlab with its dev tools (once)
 
 first: $(STAMP) ## train one small CycleGAN on the embedded benchmark (minutes), write its test grid
 	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/cartoonlab fit $(foreach f,$(FIRST),--config experiments/$(f).yaml) \
-		--data.synthetic_test_n=40 --run.name=first --run.test_after_fit=true --ckpt_path=last
+		--data.synthetic_test_n=40 --samples.zoom=4 --run.name=first --run.test_after_fit=true --ckpt_path=last
 	@echo "look at runs/first/samples/test.png (photo | translation | true cartoon); scores in runs/first/metrics.json"
 
 notebook: $(STAMP) ## open notebooks/compare_runs.ipynb in JupyterLab (installs it on first use)

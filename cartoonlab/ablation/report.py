@@ -417,6 +417,11 @@ def test_grid_row(path: Path, n: int, size: int, pad: int = 2):
     from cartoonlab.data.folders import load_rgb
 
     grid = load_rgb(path)
+    for rows in (3, 2):  # photos, translations[, truths]; a zoomed grid (`samples.zoom`) is shrunk back
+        zoom, rest = divmod(grid.shape[0], pad + rows * (size + pad))
+        if zoom >= 1 and not rest:
+            grid = grid[::zoom, ::zoom]
+            break
     cols = (grid.shape[1] - pad) // (size + pad)
     if n > cols or grid.shape[0] < pad + 2 * (size + pad):
         raise ValueError(f"{path} is not a grid of {n} test images of {size} px")

@@ -183,7 +183,7 @@ def test_committed_runs_without_weights_give_their_row_from_the_test_grid(tmp_pa
     import torchvision
 
     from cartoonlab.ablation.report import test_grid_row
-    from cartoonlab.data.folders import write_image
+    from cartoonlab.data.folders import load_rgb, write_image
     from cartoonlab.data.transforms import to_uint8_hwc
 
     g = torch.Generator().manual_seed(0)
@@ -195,6 +195,18 @@ def test_committed_runs_without_weights_give_their_row_from_the_test_grid(tmp_pa
     assert np.array_equal(row_, to_uint8_hwc(fakes)), "exactly the translations, tile by tile"
     with pytest.raises(ValueError, match="not a grid of 9"):
         test_grid_row(tmp_path / "test.png", 9, 32)
+    # SampleGrid's own grid, enlarged 4x for viewing (`samples.zoom`): the same tiles back
+    from types import SimpleNamespace
+
+    from cartoonlab.callbacks import SampleGrid
+
+    trainer = SimpleNamespace(log_dir=str(tmp_path / "z"), is_global_zero=True, loggers=[])
+    batch = {"photo": photos, "truth": truths}
+    SampleGrid(n=8, zoom=4)._write(trainer, {"fake": fakes}, batch, 0, 0, "test.png", "test/samples")
+    assert load_rgb(tmp_path / "z" / "samples" / "test.png").shape == (4 * 104, 4 * 274, 3)
+    assert np.array_equal(test_grid_row(tmp_path / "z" / "samples" / "test.png", 8, 32), row_)
+    with pytest.raises(ValueError, match="samples.zoom"):
+        SampleGrid(zoom=0)
 
 
 def test_noise_summary_measures_the_test_split_and_the_seeds(tmp_path):
