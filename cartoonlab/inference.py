@@ -33,7 +33,7 @@ from cartoonlab.data.folders import list_images, load_alpha, load_rgb, write_ima
 from cartoonlab.data.transforms import to_tensor, to_uint8_hwc
 from cartoonlab.exported import META_FILE, load_onnx, load_torchscript
 from cartoonlab.safe_load import NotACheckpointError, read_checkpoint
-from cartoonlab.tiles import OVERLAP, translate, translate_at  # noqa: F401  # the Python API's names
+from cartoonlab.tiles import OVERLAP, translate, translate_at, work_size  # noqa: F401  # the Python API's names
 from cartoonlab.utils import regular_file
 
 TRUSTED_PREFIX = "cartoonlab.nets."
@@ -126,11 +126,6 @@ def build_generator(path: str | Path, meta: object, weights: dict[str, torch.Ten
     # the short side of whole training images (before 2026-12-08 recorded as `train_size`)
     net.work_side = meta.get("work_side", meta.get("train_size"))  # type: ignore[attr-defined]
     return net.eval()
-
-
-def work_size(h: int, w: int, work_side: int | None) -> tuple[int, int]:
-    k = work_side / min(h, w) if work_side else 1.0
-    return max(1, round(h * k)), max(1, round(w * k))
 
 
 def bytes_per_pixel(net: nn.Module) -> int:

@@ -182,6 +182,13 @@ def translate(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net(pad_to_stride(x, getattr(net, "stride", 4)))[..., :h, :w]
 
 
+def work_size(h: int, w: int, work_side: int | None) -> tuple[int, int]:
+    """The size an h x w image is translated at: its short side resized to `work_side`
+    (None: as is)."""
+    k = work_side / min(h, w) if work_side else 1.0
+    return max(1, round(h * k)), max(1, round(w * k))
+
+
 @torch.no_grad()
 def translate_at(
     net: nn.Module, x: torch.Tensor, work_side: int | None, tile: int | None = None, overlap: int = OVERLAP
@@ -191,22 +198,18 @@ def translate_at(
     With `tile`, a working image larger than tile x tile is translated in overlapping
     tiles (`cartoonlab.tiles`: bounded memory, no visible seams)."""
     h, w = x.shape[-2:]
-    k = work_side / min(h, w) if work_side else 1.0
+    resized = bool(work_side) and work_side != min(h, w)
     small = (
-        x
-        if k == 1.0
-        else F.interpolate(
-            x,
-            size=(max(1, round(h * k)), max(1, round(w * k))),
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
+        F.interpolate(
+            x, size=work_size(h, w, work_side), mode="bilinear", antialias=True, align_corners=False
         )
+        if resized
+        else x
     )
     if tile and max(small.shape[-2:]) > tile:
         y = torch.cat([translate_tiled(net, im[None], tile, overlap) for im in small])
     else:
         y = translate(net, small)
-    if k == 1.0:
+    if not resized:
         return y
     return F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartoonlab.ablation.matrix import Run
-from cartoonlab.runs import is_done, read_record
+from cartoonlab.runs import is_done
 from cartoonlab.utils import atomic_write_text
 
 JOBS = "jobs.json"  # <out>/slurm/jobs.json: run name -> job id
@@ -60,10 +60,10 @@ class FitTask:
         self.run = run
 
     def __call__(self) -> str:
-        from cartoonlab.ablation.runner import command
+        from cartoonlab.ablation.runner import command, run_state
 
         run = self.run
-        if is_done(read_record(run.dir / "metrics.json")):
+        if is_done(run_state(run)):
             return f"{run.name}: already done"
         run.dir.mkdir(parents=True, exist_ok=True)
         with open(run.dir / ".fit.lock", "a") as lock:

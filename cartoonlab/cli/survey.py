@@ -6,15 +6,15 @@ import argparse
 
 from cartoonlab.cli.args import folder_path, int_at_least, positive_int, words
 from cartoonlab.cli.exits import EXIT_OK
-from cartoonlab.survey import CHANNEL_TIMEOUT, CONNECTION_LIMIT
+from cartoonlab.survey import CHANNEL_TIMEOUT, CONNECTION_LIMIT, checked_port
 
 
 def port_number(text: str) -> int:
     """A TCP port, 0 for any free one (waitress would listen on another port than 99999)."""
-    value = int_at_least(0)(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1-65535 (or 0: any free port), got {value}")
-    return value
+    try:
+        return checked_port(int_at_least(0)(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 port_number.__name__ = "port"

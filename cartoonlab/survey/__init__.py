@@ -17,3 +17,11 @@ and `tally.md` / `tally.png` / `tally.csv`.
 # waitress's own defaults, 100 and 120 s, let 100 idle sockets lock everyone out for minutes
 CONNECTION_LIMIT = 500  # open connections at most, idle ones included
 CHANNEL_TIMEOUT = 30  # seconds before an idle connection is closed
+
+
+def checked_port(port: int) -> int:
+    """`port`, if a TCP port (0: any free one); ValueError otherwise (waitress would listen
+    on another port than the one asked for)."""
+    if not 0 <= port <= 65535:
+        raise ValueError(f"a port is 1-65535 (or 0: any free port), got {port}")
+    return port

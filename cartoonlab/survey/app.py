@@ -40,7 +40,7 @@ from flask import (
     url_for,
 )
 
-from cartoonlab.survey import CHANNEL_TIMEOUT, CONNECTION_LIMIT
+from cartoonlab.survey import CHANNEL_TIMEOUT, CONNECTION_LIMIT, checked_port
 from cartoonlab.survey.build import SURVEY
 from cartoonlab.survey.store import Duplicate, Full, Store, now
 from cartoonlab.utils import atomic_write_text
@@ -226,14 +226,6 @@ def checked_url(url: str) -> str:
             f"a public URL is an http(s) address such as https://survey.example.org/study, got {url!r}"
         )
     return url.rstrip("/")
-
-
-def checked_port(port: int) -> int:
-    """`port`, if a TCP port (0: any free one); ValueError otherwise (waitress would listen
-    on another port than the one asked for)."""
-    if not 0 <= port <= 65535:
-        raise ValueError(f"a port is 1-65535 (or 0: any free port), got {port}")
-    return port
 
 
 def address_url(host: str, port: int) -> str:
